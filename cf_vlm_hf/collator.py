@@ -1,0 +1,153 @@
+"""`CounterfactualCollator`: corpus rows -> one batch for one forward pass of a dual encoder.
+
+Layout of a batch of B rows, row b having K_b counterfactual pairs and M_b minimal edits (after the caps):
+
+* images, in this order: the B anchor images, then every kept counterfactual image, then every kept edit;
+* texts: the B anchor captions, then every kept counterfactual caption, then (optionally) every edit caption;
+* ``cf_image_index`` / ``cf_text_index`` (B, K) long: where the k-th counterfactual pair of anchor b sits among
+  the images / texts, with ``cf_mask`` (B, K) bool marking the real ones (K = max K_b; padding points at 0);
+* ``edit_image_index`` (B, M) long and ``edit_mask`` (B, M) bool likewise for the minimal edits.
+
+Edit captions, when included, are extra texts after the counterfactual captions (NegCLIP's hard negatives);
+no index points at them.
+
+Anchor b is always image b and text b. All images go through one processor call, all texts through one
+tokenizer call with a single padding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data.rows import check_row
+
+INDEX_KEYS = frozenset({"cf_image_index", "cf_text_index", "cf_mask", "edit_image_index", "edit_mask"})
+
+
+class CounterfactualCollator:
+    """Collate counterfactual corpus rows with a Hugging Face processor.
+
+    Args:
+        processor: a processor whose ``__call__(text=..., images=...)`` returns ``pixel_values`` and token ids
+            (CLIPProcessor, SiglipProcessor, VisionTextDualEncoderProcessor, ...).
+        max_counterfactuals: keep at most this many complete counterfactual pairs per row (None: all; 0: none).
+        max_edits: keep at most this many minimal edits per row (None: all; 0: none).
+        counterfactual_images: include the counterfactual images (False keeps only their captions, e.g. as
+            text hard negatives).
+        edit_images: include the minimal-edit images.
+        edit_captions: include each edit's ``edit_captions`` entry as a text (rows without them add none).
+        padding, max_length, truncation: passed to the tokenizer (SigLIP wants ``padding="max_length"``).
+        seed: seed of the random subsets drawn when a row has more entries than a cap allows.
+    """
+
+    def __init__(
+        self,
+        processor,
+        max_counterfactuals: int | None = None,
+        max_edits: int | None = None,
+        counterfactual_images: bool = True,
+        edit_images: bool = True,
+        edit_captions: bool = False,
+        padding: bool | str = True,
+        max_length: int | None = None,
+        truncation: bool = True,
+        seed: int = 0,
+    ):
+        for name, value in (("max_counterfactuals", max_counterfactuals), ("max_edits", max_edits)):
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0 or None, got {value}")
+        self.processor = processor
+        self.max_counterfactuals = max_counterfactuals
+        self.max_edits = max_edits
+        self.counterfactual_images = counterfactual_images
+        self.edit_images = edit_images
+        self.edit_captions = edit_captions
+        self.padding = padding
+        self.max_length = max_length
+        self.truncation = truncation
+        self.rng = np.random.default_rng(seed)
+
+    def _subset(self, count: int, cap: int | None) -> list[int]:
+        """Indices kept out of ``count`` under ``cap``: all of them, or a random subset in original order."""
+        if cap is None or count <= cap:
+            return list(range(count))
+        return sorted(self.rng.choice(count, size=cap, replace=False).tolist())
+
+    def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
+        if len(rows) == 0:
+            raise ValueError("CounterfactualCollator got an empty list of rows")
+        rows = [check_row(row, index=f"{i} of the batch") for i, row in enumerate(rows)]
+        batch_size = len(rows)
+        images = [row["image"] for row in rows]
+        texts = [row["caption"] for row in rows]
+
+        cf_pairs: list[list[tuple[int | None, int]]] = []  # per row: (image position or None, text position)
+        edits: list[list[tuple[int | None, int]]] = []  # per row: (image position or None, 0)
+        pending_images: list = []  # counterfactual and edit images go after all anchors
+        for row in rows:
+            pairs = []
+            for k in self._subset(len(row["cf_images"]), self.max_counterfactuals):
+                image_pos = None
+                if self.counterfactual_images:
+                    image_pos = batch_size + len(pending_images)
+                    pending_images.append(row["cf_images"][k])
+                texts.append(row["cf_captions"][k])
+                pairs.append((image_pos, len(texts) - 1))
+            cf_pairs.append(pairs)
+
+            row_edits = []
+            for j in self._subset(len(row["edit_images"]), self.max_edits):
+                image_pos = None
+                if self.edit_images:
+                    image_pos = batch_size + len(pending_images)
+                    pending_images.append(row["edit_images"][j])
+                if self.edit_captions and row.get("edit_captions") is not None:
+                    texts.append(row["edit_captions"][j])
+                row_edits.append((image_pos, 0))
+            edits.append(row_edits)
+        images.extend(pending_images)
+
+        try:
+            batch = dict(
+                self.processor(
+                    text=texts,
+                    images=images,
+                    return_tensors="pt",
+                    padding=self.padding,
+                    truncation=self.truncation,
+                    max_length=self.max_length,
+                )
+            )
+        except Exception as err:  # surface processor failures with the batch they came from
+            ids = [row.get("id", f"{i} of the batch") for i, row in enumerate(rows)]
+            raise ValueError(f"the processor failed on the batch of rows {ids}: {err}") from err
+
+        cf_image_index, cf_text_index, cf_mask = _pad_pairs(cf_pairs, batch_size)
+        batch["cf_text_index"], batch["cf_mask"] = cf_text_index, cf_mask
+        if self.counterfactual_images:
+            batch["cf_image_index"] = cf_image_index
+        edit_image_index, _, edit_mask = _pad_pairs(edits, batch_size)
+        batch["edit_mask"] = edit_mask
+        if self.edit_images:
+            batch["edit_image_index"] = edit_image_index
+        return batch
+
+
+def _pad_pairs(
+    per_row: list[list[tuple[int | None, int]]], batch_size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-row lists of (image position, text position) -> (B, N) image index, text index and mask tensors."""
+    width = max((len(entries) for entries in per_row), default=0)
+    image_index = torch.zeros(batch_size, width, dtype=torch.long)
+    text_index = torch.zeros(batch_size, width, dtype=torch.long)
+    mask = torch.zeros(batch_size, width, dtype=torch.bool)
+    for b, entries in enumerate(per_row):
+        for n, (image_pos, text_pos) in enumerate(entries):
+            image_index[b, n] = image_pos if image_pos is not None else 0
+            text_index[b, n] = text_pos
+            mask[b, n] = True
+    return image_index, text_index, mask

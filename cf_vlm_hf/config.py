@@ -1,0 +1,136 @@
+"""`CounterfactualConfig`: `TrainingArguments` plus the CF-VLM objectives; every field is a CLI flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+OBJECTIVES = ("cf-vlm", "clip", "negclip")
+SCENARIO_PAIRINGS = ("paper", "cross")
+ALIGNMENT_KINDS = ("infonce", "sigmoid")
+
+
+@dataclass
+class CounterfactualConfig(TrainingArguments):
+    """Training arguments for `CounterfactualTrainer`.
+
+    The total loss is ``align_weight * L_align + csd_weight * L_csd + fcd_weight * L_fcd`` (DESIGN.md). The
+    objective presets give the baselines on the same data: ``"clip"`` trains L_align alone on the factual pairs
+    (standard fine-tuning), ``"negclip"`` adds the counterfactual and edit captions as extra hard negatives of
+    the image->text side of L_align.
+
+    On loss scale: for a dual encoder the InfoNCE gradient per unit of cosine is about ``logit_scale`` times
+    (CLIP: up to 100) that of a hinge on cosines, so with weights of 1 the margin terms are weak next to
+    L_align. The defaults follow the paper (weights 1, margins 0.25 / 0.30); the shapes-world demo recipe
+    raises ``csd_weight`` / ``fcd_weight`` after an ablation (see the README).
+    """
+
+    objective: str = field(
+        default="cf-vlm",
+        metadata={
+            "help": "Training objective: 'cf-vlm' (alignment + scenario + causal discrimination), 'clip' "
+            "(alignment only: the plain fine-tuning baseline) or 'negclip' (alignment with the counterfactual "
+            "and edit captions as extra hard negatives).",
+            "choices": list(OBJECTIVES),
+        },
+    )
+    align_weight: float = field(default=1.0, metadata={"help": "Weight of the alignment loss L_align."})
+    csd_weight: float = field(
+        default=1.0, metadata={"help": "Weight of the counterfactual scenario discrimination loss L_csd."}
+    )
+    fcd_weight: float = field(
+        default=1.0, metadata={"help": "Weight of the fine-grained causal discrimination loss L_fcd."}
+    )
+    csd_margin: float = field(
+        default=0.25, metadata={"help": "Margin m1 of L_csd, in score units (cosine for dual encoders)."}
+    )
+    fcd_margin: float = field(
+        default=0.30, metadata={"help": "Margin m2 of L_fcd, in score units (cosine for dual encoders)."}
+    )
+    scenario_pairing: str = field(
+        default="paper",
+        metadata={
+            "help": "Form of L_csd: 'paper' (the factual pair must beat each complete counterfactual pair) or "
+            "'cross' (the anchor image must prefer its caption over each counterfactual caption, and the anchor "
+            "caption its image over each counterfactual image).",
+            "choices": list(SCENARIO_PAIRINGS),
+        },
+    )
+    temperature: float | None = field(
+        default=None,
+        metadata={
+            "help": "Fixed softmax temperature of L_align (the logit scale becomes 1/temperature). Default: the "
+            "model's own learned logit_scale (and logit_bias for SigLIP)."
+        },
+    )
+    alignment_kind: str | None = field(
+        default=None,
+        metadata={
+            "help": "Alignment loss for dual encoders: 'infonce' (CLIP) or 'sigmoid' (SigLIP). Default: 'sigmoid' "
+            "when the model has a logit_bias, else 'infonce'.",
+            "choices": [None, *ALIGNMENT_KINDS],
+        },
+    )
+    max_counterfactuals: int | None = field(
+        default=None,
+        metadata={
+            "help": "At most this many complete counterfactual pairs per anchor (a seeded random subset); "
+            "default all."
+        },
+    )
+    max_edits: int | None = field(
+        default=None,
+        metadata={"help": "At most this many minimal edits per anchor (a seeded random subset); default all."},
+    )
+    gather_across_devices: bool = field(
+        default=True,
+        metadata={
+            "help": "Under data parallelism, gather the factual embeddings of all ranks (with gradient) so L_align "
+            "sees the negatives of the global batch."
+        },
+    )
+    remove_unused_columns: bool = field(
+        default=False,
+        metadata={"help": "Keep False: the collator needs the corpus columns, which the model forward does not name."},
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.scenario_pairing not in SCENARIO_PAIRINGS:
+            raise ValueError(f"scenario_pairing must be one of {SCENARIO_PAIRINGS}, got {self.scenario_pairing!r}")
+        if self.alignment_kind is not None and self.alignment_kind not in ALIGNMENT_KINDS:
+            raise ValueError(f"alignment_kind must be one of {ALIGNMENT_KINDS} or None, got {self.alignment_kind!r}")
+        for name in ("align_weight", "csd_weight", "fcd_weight", "csd_margin", "fcd_margin"):
+            value = getattr(self, name)
+            if not value >= 0:  # also catches NaN
+                raise ValueError(f"{name} must be a non-negative number, got {value}")
+        if self.temperature is not None and not self.temperature > 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature}")
+        for name in ("max_counterfactuals", "max_edits"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0 or None, got {value}")
+        if not any(self.loss_weights.values()):
+            raise ValueError(
+                f"objective {self.objective!r} has every loss weight at zero ({self.loss_weights}); nothing would train"
+            )
+
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        """The weights the objective actually uses: the baselines train L_align alone."""
+        if self.objective == "cf-vlm":
+            return {"align": self.align_weight, "csd": self.csd_weight, "fcd": self.fcd_weight}
+        return {"align": self.align_weight, "csd": 0.0, "fcd": 0.0}
+
+    @property
+    def needs_counterfactuals(self) -> bool:
+        """Whether batches must carry complete counterfactual pairs."""
+        return self.objective == "negclip" or (self.objective == "cf-vlm" and self.csd_weight > 0)
+
+    @property
+    def needs_edits(self) -> bool:
+        """Whether batches must carry minimal edits."""
+        return self.objective == "cf-vlm" and self.fcd_weight > 0

@@ -1,0 +1,52 @@
+"""Gathering embeddings across data-parallel processes, kept apart from the loss math.
+
+The alignment loss is contrastive: each rank's images must also be contrasted with the other ranks' texts.
+``gather_with_grad`` concatenates a tensor from every rank in rank order and lets gradients flow back to the
+rank that produced each slice (the backward of ``all_gather`` sums the slices' gradients across ranks).
+
+Why the gradients come out right: every rank computes the same loss L over the global batch; rank r receives
+W * dL/dx_r for its own slice x_r (W ranks each contribute dL/dx_r), and DDP then averages gradients over
+the W ranks, which gives exactly the single-process gradient of L.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+
+def world_size() -> int:
+    """Number of data-parallel processes (1 when torch.distributed is not initialised)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
+    """(n, ...) on each rank -> (sum of n over ranks, ...) in rank order, differentiable.
+
+    Ranks may hold different n (the last batch of an epoch); the tensor is padded for the collective and the
+    padding dropped afterwards. With a single process the input is returned unchanged.
+    """
+    if world_size() == 1:
+        return tensor
+    import torch.distributed.nn.functional as dist_nn
+
+    sizes = [torch.zeros(1, dtype=torch.long, device=tensor.device) for _ in range(world_size())]
+    dist.all_gather(sizes, torch.tensor([tensor.shape[0]], device=tensor.device))
+    sizes = [int(s.item()) for s in sizes]
+    longest = max(sizes)
+    if tensor.shape[0] < longest:
+        pad = tensor.new_zeros((longest - tensor.shape[0], *tensor.shape[1:]))
+        tensor = torch.cat([tensor, pad])
+    pieces = dist_nn.all_gather(tensor)
+    return torch.cat([piece[:n] for piece, n in zip(pieces, sizes)])
+
+
+def shutdown() -> None:
+    """Wait for every rank, then destroy the process group.
+
+    With gloo on torch 2.13, a process that exits with its group alive (or destroys it while a peer is still
+    talking) sometimes aborts with "terminate called without an active exception"; a barrier first avoids it.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -1,0 +1,131 @@
+"""The three CF-VLM objectives, each a small function of scores or embeddings.
+
+Notation (DESIGN.md): S(I, T) is the model's image-text score; B anchors per batch, K complete counterfactual
+pairs and M minimal edits per anchor (padded, with boolean masks marking the real entries).
+
+Reduction: a margin loss is averaged over the anchors that have at least one valid counterfactual (or edit);
+anchors without any are left out. A batch where no anchor has one returns an exact zero that still carries a
+graph (so ``backward()`` and distributed gradient hooks behave the same on every step).
+
+Nothing here talks to other processes: gathering embeddings across ranks lives in ``distributed.py``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _masked_mean_over_anchors(per_anchor: torch.Tensor, anchor_valid: torch.Tensor) -> torch.Tensor:
+    """Mean of ``per_anchor`` (B,) over ``anchor_valid`` (B,) rows; an exact 0 with a graph when none is valid."""
+    count = anchor_valid.sum()
+    total = torch.where(anchor_valid, per_anchor, torch.zeros_like(per_anchor)).sum()
+    return total / count.clamp(min=1).to(total.dtype)
+
+
+def scenario_discrimination_loss(
+    anchor_scores: torch.Tensor, cf_scores: torch.Tensor, cf_mask: torch.Tensor, margin: float = 0.25
+) -> torch.Tensor:
+    """L_csd: the factual pair must beat each complete counterfactual pair by ``margin``.
+
+    Args:
+        anchor_scores: (B,) S(I, T) of each factual pair.
+        cf_scores: (B, K) S(I'_k, T'_k) of each counterfactual pair (any value where masked out).
+        cf_mask: (B, K) bool, True for real counterfactuals.
+        margin: m1.
+
+    Returns:
+        Scalar: mean over anchors with >= 1 valid k of [mean over valid k of max(0, m1 - S(I,T) + S(I'_k,T'_k))].
+    """
+    cf_mask = cf_mask.bool()
+    hinge = F.relu(margin - anchor_scores.unsqueeze(1) + cf_scores)
+    hinge = torch.where(cf_mask, hinge, torch.zeros_like(hinge))
+    per_anchor = hinge.sum(dim=1) / cf_mask.sum(dim=1).clamp(min=1).to(hinge.dtype)
+    return _masked_mean_over_anchors(per_anchor, cf_mask.any(dim=1))
+
+
+def causal_discrimination_loss(
+    anchor_scores: torch.Tensor, edit_scores: torch.Tensor, edit_mask: torch.Tensor, margin: float = 0.30
+) -> torch.Tensor:
+    """L_fcd: the factual image must beat the hardest minimal edit, for the factual caption, by ``margin``.
+
+    Args:
+        anchor_scores: (B,) S(I, T).
+        edit_scores: (B, M) S(E_j, T): each edited image scored against the *original* caption.
+        edit_mask: (B, M) bool, True for real edits.
+        margin: m2.
+
+    Returns:
+        Scalar: mean over anchors with >= 1 valid edit of max(0, m2 - S(I,T) + max over valid j of S(E_j,T)).
+    """
+    edit_mask = edit_mask.bool()
+    hardest = edit_scores.masked_fill(~edit_mask, float("-inf")).max(dim=1).values
+    # Rows without edits have hardest = -inf; replace before the hinge so no inf/NaN reaches the graph.
+    hardest = torch.where(edit_mask.any(dim=1), hardest, anchor_scores.detach())
+    per_anchor = F.relu(margin - anchor_scores + hardest)
+    return _masked_mean_over_anchors(per_anchor, edit_mask.any(dim=1))
+
+
+def cross_scenario_discrimination_loss(
+    anchor_scores: torch.Tensor,
+    anchor_image_cf_text_scores: torch.Tensor,
+    cf_image_anchor_text_scores: torch.Tensor,
+    cf_mask: torch.Tensor,
+    margin: float = 0.25,
+) -> torch.Tensor:
+    """The "cross" form of L_csd: each anchor is contrasted with its counterfactuals one modality at a time.
+
+    The anchor image must prefer its caption T over each counterfactual caption T'_k, and the anchor caption
+    must prefer its image I over each counterfactual image I'_k, both by ``margin``; the two terms are averaged.
+
+    Args:
+        anchor_scores: (B,) S(I, T).
+        anchor_image_cf_text_scores: (B, K) S(I, T'_k).
+        cf_image_anchor_text_scores: (B, K) S(I'_k, T).
+        cf_mask: (B, K) bool.
+    """
+    text_side = scenario_discrimination_loss(anchor_scores, anchor_image_cf_text_scores, cf_mask, margin)
+    image_side = scenario_discrimination_loss(anchor_scores, cf_image_anchor_text_scores, cf_mask, margin)
+    return 0.5 * (text_side + image_side)
+
+
+def alignment_loss(
+    image_embeds: torch.Tensor,
+    text_embeds: torch.Tensor,
+    logit_scale: torch.Tensor | float,
+    logit_bias: torch.Tensor | float | None = None,
+    kind: str = "infonce",
+    extra_text_embeds: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """L_align over the factual pairs: row i of ``image_embeds`` matches row i of ``text_embeds``.
+
+    Args:
+        image_embeds: (B, D), L2-normalised.
+        text_embeds: (B, D), L2-normalised.
+        logit_scale: the multiplier of the cosine similarities (CLIP: ``logit_scale.exp()``).
+        logit_bias: SigLIP's additive bias (sigmoid kind only).
+        kind: ``"infonce"`` — symmetric cross-entropy of CLIP; ``"sigmoid"`` — SigLIP's
+            ``-sum(logsigmoid(labels * (scale * s + bias))) / B`` with labels +1 on the diagonal, -1 elsewhere.
+        extra_text_embeds: (N, D) optional hard-negative captions (NegCLIP): extra columns of the image->text
+            side only, never positives.
+
+    Returns:
+        Scalar loss.
+    """
+    if image_embeds.shape != text_embeds.shape:
+        raise ValueError(f"image_embeds {tuple(image_embeds.shape)} and text_embeds {tuple(text_embeds.shape)} differ")
+    candidates = text_embeds if extra_text_embeds is None else torch.cat([text_embeds, extra_text_embeds])
+    logits = logit_scale * image_embeds @ candidates.t()  # (B, B + N)
+    batch = image_embeds.shape[0]
+    if kind == "infonce":
+        targets = torch.arange(batch, device=logits.device)
+        image_to_text = F.cross_entropy(logits, targets)
+        text_to_image = F.cross_entropy(logits[:, :batch].t(), targets)
+        return 0.5 * (image_to_text + text_to_image)
+    if kind == "sigmoid":
+        if logit_bias is not None:
+            logits = logits + logit_bias
+        labels = -torch.ones_like(logits)
+        labels[:, :batch].fill_diagonal_(1.0)
+        return -F.logsigmoid(labels * logits).sum() / batch
+    raise ValueError(f"unknown alignment kind {kind!r}; expected 'infonce' or 'sigmoid'")

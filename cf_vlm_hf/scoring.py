@@ -1,0 +1,158 @@
+"""Scorers: model + collated batch -> the image-text scores the CF-VLM objectives compare.
+
+A scorer hides how a model family computes S(I, T). The trainer and the losses only see
+:class:`CounterfactualScores`; a generative-VLM scorer (caption likelihood) plugs in behind the same two
+methods, ``score`` and ``alignment_loss``, without touching either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .collator import INDEX_KEYS
+from .distributed import gather_with_grad
+from .losses import alignment_loss
+
+
+@dataclass
+class CounterfactualScores:
+    """Scores of one batch of B anchors with up to K counterfactual pairs and M minimal edits each.
+
+    Attributes:
+        anchor: (B,) S(I, T) of the factual pairs.
+        cf: (B, K) S(I'_k, T'_k), or None when the batch holds no counterfactual pairs.
+        cf_mask: (B, K) bool, or None.
+        anchor_image_cf_text: (B, K) S(I, T'_k), or None (used by the "cross" L_csd).
+        cf_image_anchor_text: (B, K) S(I'_k, T), or None (used by the "cross" L_csd).
+        edit: (B, M) S(E_j, T), or None when the batch holds no minimal edits.
+        edit_mask: (B, M) bool, or None.
+        alignment_inputs: whatever the scorer's ``alignment_loss`` needs (embeddings, scale, ...).
+    """
+
+    anchor: torch.Tensor
+    cf: torch.Tensor | None = None
+    cf_mask: torch.Tensor | None = None
+    anchor_image_cf_text: torch.Tensor | None = None
+    cf_image_anchor_text: torch.Tensor | None = None
+    edit: torch.Tensor | None = None
+    edit_mask: torch.Tensor | None = None
+    alignment_inputs: dict[str, Any] = field(default_factory=dict)
+
+
+def core_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside DDP / DeepSpeed / PEFT wrappers, for reading parameters (never for the forward)."""
+    while hasattr(model, "module"):
+        model = model.module
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    return model
+
+
+def is_dual_encoder(model: torch.nn.Module) -> bool:
+    """True for models that embed images and texts separately (CLIP, SigLIP, VisionTextDualEncoder, ...)."""
+    model = core_model(model)
+    return callable(getattr(model, "get_image_features", None)) and callable(getattr(model, "get_text_features", None))
+
+
+def _pair_scores(image_embeds: torch.Tensor, text_embeds: torch.Tensor, image_index, text_index) -> torch.Tensor:
+    """Cosine of image_embeds[image_index] and text_embeds[text_index], broadcasting the index tensors."""
+    return (image_embeds[image_index] * text_embeds[text_index]).sum(dim=-1)
+
+
+class DualEncoderScorer:
+    """S(I, T) = cosine of the L2-normalised image and text embeddings of a dual encoder.
+
+    One ``model(...)`` call per batch embeds every image (anchors, counterfactual images, edits) and every text
+    (anchor captions, counterfactual captions, edit captions) at once. The forward goes through the wrapped
+    model (DDP / DeepSpeed), so gradients are synchronised; only the logit scale is read from the core model.
+    """
+
+    def __init__(
+        self,
+        temperature: float | None = None,
+        alignment_kind: str | None = None,
+        gather_across_devices: bool = True,
+        hard_negative_captions: bool = False,
+    ):
+        self.temperature = temperature
+        self.alignment_kind = alignment_kind
+        self.gather_across_devices = gather_across_devices
+        self.hard_negative_captions = hard_negative_captions
+
+    def embed(self, model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One forward -> (N_images, D) and (N_texts, D) L2-normalised embeddings."""
+        inputs = {k: v for k, v in batch.items() if k not in INDEX_KEYS}
+        outputs = model(**inputs, return_dict=True)
+        return F.normalize(outputs.image_embeds, dim=-1), F.normalize(outputs.text_embeds, dim=-1)
+
+    def score(self, model: torch.nn.Module, batch: dict[str, Any]) -> CounterfactualScores:
+        image_embeds, text_embeds = self.embed(model, batch)
+        num_anchors = batch["cf_mask"].shape[0]
+        anchor_images, anchor_texts = image_embeds[:num_anchors], text_embeds[:num_anchors]
+        scores = CounterfactualScores(anchor=(anchor_images * anchor_texts).sum(dim=-1))
+        anchors = torch.arange(num_anchors, device=image_embeds.device).unsqueeze(1)  # (B, 1)
+
+        if batch["cf_mask"].shape[1] > 0 and "cf_image_index" in batch:
+            scores.cf_mask = batch["cf_mask"]
+            scores.cf = _pair_scores(image_embeds, text_embeds, batch["cf_image_index"], batch["cf_text_index"])
+            scores.anchor_image_cf_text = _pair_scores(image_embeds, text_embeds, anchors, batch["cf_text_index"])
+            scores.cf_image_anchor_text = _pair_scores(image_embeds, text_embeds, batch["cf_image_index"], anchors)
+        if batch["edit_mask"].shape[1] > 0 and "edit_image_index" in batch:
+            scores.edit_mask = batch["edit_mask"]
+            scores.edit = _pair_scores(image_embeds, text_embeds, batch["edit_image_index"], anchors)
+
+        logit_scale, logit_bias, kind = self.alignment_settings(core_model(model))
+        scores.alignment_inputs = {
+            "image_embeds": anchor_images,
+            "text_embeds": anchor_texts,
+            "extra_text_embeds": text_embeds[num_anchors:] if self.hard_negative_captions else None,
+            "logit_scale": logit_scale,
+            "logit_bias": logit_bias,
+            "kind": kind,
+        }
+        return scores
+
+    def alignment_settings(self, model: torch.nn.Module) -> tuple[torch.Tensor | float, torch.Tensor | None, str]:
+        """(logit scale, logit bias or None, kind) of L_align for the core ``model``.
+
+        The scale is 1/temperature when the config fixes one, else the model's learned ``logit_scale.exp()``;
+        the kind is "sigmoid" for models with a ``logit_bias`` (SigLIP) unless the config says otherwise.
+        """
+        bias = getattr(model, "logit_bias", None)
+        kind = self.alignment_kind or ("sigmoid" if bias is not None else "infonce")
+        if self.temperature is not None:
+            scale = 1.0 / self.temperature
+        elif getattr(model, "logit_scale", None) is not None:
+            scale = model.logit_scale.exp()
+        else:
+            raise ValueError(f"{type(model).__name__} has no `logit_scale`; set `temperature` in CounterfactualConfig")
+        return scale, (bias if kind == "sigmoid" else None), kind
+
+    def alignment_loss(self, scores: CounterfactualScores) -> torch.Tensor:
+        """L_align over the factual pairs, over the global batch when gathering across devices."""
+        inputs = scores.alignment_inputs
+        images, texts, extra = inputs["image_embeds"], inputs["text_embeds"], inputs["extra_text_embeds"]
+        if self.gather_across_devices:
+            images, texts = gather_with_grad(images), gather_with_grad(texts)
+            extra = gather_with_grad(extra) if extra is not None else None
+        return alignment_loss(images, texts, inputs["logit_scale"], inputs["logit_bias"], inputs["kind"], extra)
+
+
+def build_scorer(model: torch.nn.Module, args) -> DualEncoderScorer:
+    """The scorer for ``model``, chosen by what the model can do, configured from a `CounterfactualConfig`."""
+    if is_dual_encoder(model):
+        return DualEncoderScorer(
+            temperature=args.temperature,
+            alignment_kind=args.alignment_kind,
+            gather_across_devices=args.gather_across_devices,
+            hard_negative_captions=args.objective == "negclip",
+        )
+    raise ValueError(
+        f"{type(core_model(model)).__name__} is not a dual encoder (it has no get_image_features/get_text_features). "
+        "This version of cf-vlm-hf trains dual encoders (CLIP, SigLIP, VisionTextDualEncoder); pass a custom "
+        "`scorer=` to CounterfactualTrainer for other models."
+    )

@@ -1,0 +1,217 @@
+"""CounterfactualTrainer on tiny dual encoders: the objectives train, log, accumulate and save correctly."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import TINY_MODELS, make_rows, tiny_clip
+
+from cf_vlm_hf import CounterfactualConfig, CounterfactualTrainer
+
+
+def config(tmp_path, **overrides):
+    values = dict(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=16,
+        learning_rate=3e-4,
+        max_steps=120,
+        logging_steps=30,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
+    )
+    values.update(overrides)
+    return CounterfactualConfig(**values)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    # Colour edits only: a 2-layer ViT from scratch at 32 px needs far more than 120 steps to see shape.
+    return {"train": make_rows(64, seed=1, num_edits=1), "eval": make_rows(32, seed=2, num_edits=1)}
+
+
+@pytest.mark.parametrize("family", sorted(TINY_MODELS))
+def test_training_lowers_fcd_loss_and_raises_fcd_accuracy(tmp_path, corpus, family):
+    model, processor = TINY_MODELS[family](seed=0)
+    trainer = CounterfactualTrainer(
+        model=model,
+        args=config(tmp_path),
+        train_dataset=corpus["train"],
+        eval_dataset=corpus["eval"],
+        processing_class=processor,
+    )
+    before = trainer.evaluate()
+    trainer.train()
+    after = trainer.evaluate()
+    assert after["eval_fcd_loss"] < 0.7 * before["eval_fcd_loss"], (before, after)
+    assert after["eval_fcd_accuracy"] > before["eval_fcd_accuracy"], (before, after)
+    train_logs = [log for log in trainer.state.log_history if "loss" in log]
+    assert len(train_logs) == 4
+    for log in train_logs:
+        assert {"align_loss", "csd_loss", "fcd_loss", "csd_accuracy", "fcd_accuracy"} <= set(log)
+        total = log["align_loss"] + log["csd_loss"] + log["fcd_loss"]
+        assert log["loss"] == pytest.approx(total, rel=1e-4)
+
+
+def test_clip_objective_logs_no_counterfactual_terms(tmp_path, corpus):
+    model, processor = tiny_clip()
+    trainer = CounterfactualTrainer(
+        model=model, args=config(tmp_path, objective="clip", max_steps=4, logging_steps=2),
+        train_dataset=corpus["train"], processing_class=processor,
+    )
+    trainer.train()
+    logs = [log for log in trainer.state.log_history if "loss" in log]
+    assert len(logs) == 2
+    for log in logs:
+        assert "align_loss" in log and log["loss"] == pytest.approx(log["align_loss"], rel=1e-5)
+        assert not {"csd_loss", "fcd_loss", "csd_accuracy", "fcd_accuracy"} & set(log)
+    batch = trainer.data_collator(corpus["train"][:8])
+    assert batch["pixel_values"].shape[0] == 8, "the baseline must not embed counterfactual images"
+
+
+def test_negclip_adds_caption_negatives(tmp_path, corpus):
+    model, processor = tiny_clip()
+    args = config(tmp_path, objective="negclip")
+    trainer = CounterfactualTrainer(model=model, args=args, processing_class=processor)
+    batch = trainer.data_collator(corpus["train"][:4])
+    assert batch["pixel_values"].shape[0] == 4
+    assert batch["input_ids"].shape[0] == 4 + 4 * 2 + 4 * 1  # anchors, cf captions, edit captions
+    model.eval()
+    with torch.no_grad():
+        negclip = trainer.compute_loss(model, batch).item()
+        plain = CounterfactualTrainer(model=model, args=config(tmp_path, objective="clip"), processing_class=processor)
+        clip = plain.compute_loss(model, plain.data_collator(corpus["train"][:4])).item()
+    assert negclip > clip
+
+
+def test_cross_pairing_uses_cross_scores(tmp_path, corpus):
+    from cf_vlm_hf.losses import cross_scenario_discrimination_loss
+
+    model, processor = tiny_clip()
+    model.eval()
+    args = config(tmp_path, scenario_pairing="cross", align_weight=0.0, fcd_weight=0.0, csd_weight=1.0)
+    trainer = CounterfactualTrainer(model=model, args=args, processing_class=processor)
+    batch = trainer.data_collator(corpus["train"][:6])
+    with torch.no_grad():
+        loss, scores = trainer.compute_loss(model, batch, return_outputs=True)
+    want = cross_scenario_discrimination_loss(
+        scores.anchor, scores.anchor_image_cf_text, scores.cf_image_anchor_text, scores.cf_mask, 0.25
+    )
+    assert loss.item() == pytest.approx(want.item(), abs=1e-7)
+
+
+def test_scores_equal_a_forward_per_pair(corpus):
+    from cf_vlm_hf.collator import CounterfactualCollator
+    from cf_vlm_hf.scoring import DualEncoderScorer
+
+    model, processor = tiny_clip()
+    model.eval()
+    rows = corpus["train"][:3]
+    with torch.no_grad():
+        scores = DualEncoderScorer().score(model, CounterfactualCollator(processor)(rows))
+
+        def cosine(image, text):
+            inputs = processor(text=[text], images=[image], return_tensors="pt", padding=True)
+            out = model(**inputs)
+            return torch.nn.functional.cosine_similarity(out.image_embeds, out.text_embeds).item()
+
+        for b, row in enumerate(rows):
+            assert scores.anchor[b].item() == pytest.approx(cosine(row["image"], row["caption"]), abs=1e-5)
+            for k, (image, text) in enumerate(zip(row["cf_images"], row["cf_captions"])):
+                assert scores.cf[b, k].item() == pytest.approx(cosine(image, text), abs=1e-5)
+                assert scores.anchor_image_cf_text[b, k].item() == pytest.approx(cosine(row["image"], text), abs=1e-5)
+            for j, image in enumerate(row["edit_images"]):
+                assert scores.edit[b, j].item() == pytest.approx(cosine(image, row["caption"]), abs=1e-5)
+
+
+def gradients_after_one_step(tmp_path, corpus, **overrides):
+    model, processor = tiny_clip(seed=0)
+    args = config(tmp_path, max_steps=1, learning_rate=0.0, max_grad_norm=1e9, **overrides)
+    trainer = CounterfactualTrainer(model=model, args=args, train_dataset=corpus["train"][:8], processing_class=processor)
+    grads = {}
+    trainer.add_callback(GradientGrabber(model, grads))
+    trainer.train()
+    return grads
+
+
+class GradientGrabber:
+    """Copies the accumulated gradients just before the optimizer step."""
+
+    def __init__(self, model, store):
+        self.model, self.store = model, store
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+    def on_pre_optimizer_step(self, args, state, control, **kwargs):
+        for name, param in self.model.named_parameters():
+            if param.grad is not None:
+                self.store[name] = param.grad.detach().clone()
+
+
+def test_gradient_accumulation_matches_one_big_batch(tmp_path, corpus):
+    # Only the margin losses are per-anchor means, so two half batches accumulate to the full-batch gradient.
+    common = dict(align_weight=0.0, dataloader_drop_last=True)
+    full = gradients_after_one_step(tmp_path, corpus, per_device_train_batch_size=8, **common)
+    accumulated = gradients_after_one_step(
+        tmp_path, corpus, per_device_train_batch_size=4, gradient_accumulation_steps=2, **common
+    )
+    assert full.keys() == accumulated.keys() and len(full) > 10
+    for name in full:
+        assert torch.allclose(full[name], accumulated[name], atol=1e-6, rtol=1e-4), name
+
+
+def test_config_validation(tmp_path):
+    with pytest.raises(ValueError, match="objective must be one of"):
+        config(tmp_path, objective="simclr")
+    with pytest.raises(ValueError, match="csd_margin must be a non-negative number, got -0.1"):
+        config(tmp_path, csd_margin=-0.1)
+    with pytest.raises(ValueError, match="fcd_weight must be a non-negative number, got nan"):
+        config(tmp_path, fcd_weight=math.nan)
+    with pytest.raises(ValueError, match="every loss weight at zero"):
+        config(tmp_path, align_weight=0.0, csd_weight=0.0, fcd_weight=0.0)
+    with pytest.raises(ValueError, match="every loss weight at zero"):
+        config(tmp_path, objective="clip", align_weight=0.0)
+    with pytest.raises(ValueError, match="scenario_pairing must be one of"):
+        config(tmp_path, scenario_pairing="diagonal")
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        config(tmp_path, temperature=0.0)
+    assert config(tmp_path).remove_unused_columns is False
+
+
+def test_every_config_field_has_help():
+    from dataclasses import fields
+
+    from transformers import TrainingArguments
+
+    ours = {f.name for f in fields(CounterfactualConfig)} - {f.name for f in fields(TrainingArguments)}
+    assert {"objective", "csd_margin", "fcd_margin", "scenario_pairing", "gather_across_devices"} <= ours
+    for f in fields(CounterfactualConfig):
+        if f.name in ours or f.name == "remove_unused_columns":
+            assert f.metadata.get("help"), f.name
+
+
+def test_trainer_requires_counterfactual_config(tmp_path):
+    from transformers import TrainingArguments
+
+    model, processor = tiny_clip()
+    with pytest.raises(TypeError, match="args must be a CounterfactualConfig"):
+        CounterfactualTrainer(model=model, args=TrainingArguments(str(tmp_path)), processing_class=processor)
+    with pytest.raises(ValueError, match="pass `processing_class`"):
+        CounterfactualTrainer(model=model, args=config(tmp_path))
+
+
+def test_non_dual_encoder_is_refused(tmp_path):
+    from transformers import BertConfig, BertModel
+
+    model = BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64))
+    _, processor = tiny_clip()
+    with pytest.raises(ValueError, match="BertModel is not a dual encoder"):
+        CounterfactualTrainer(model=model, args=config(tmp_path), processing_class=processor)
