@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from .rows import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, CorpusError, resolve_image_path
+from .rows import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, CorpusError, describe_row, resolve_image_path
 
 VISION_SPAN = re.compile(r"<\|vision_start\|>(.*?)<\|vision_end\|>", re.DOTALL)
 SCHEMA_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
@@ -80,8 +80,7 @@ def _resolve(value: Any, root: str, where: str, allow_outside_root: bool) -> Any
 
 
 def _where(index: int, record: dict[str, Any], field: str) -> str:
-    row_id = record.get("id")
-    return f"row {index}" + (f" (id {row_id!r})" if row_id is not None else "") + f", field '{field}'"
+    return f"{describe_row(record, index)}, field '{field}'"
 
 
 def authors_record_to_row(
