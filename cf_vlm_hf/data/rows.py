@@ -29,8 +29,26 @@ REQUIRED_COLUMNS = ("image", "caption", "cf_images", "cf_captions", "edit_images
 OPTIONAL_COLUMNS = ("edit_captions", "id")
 
 
+# The edit types the project knows (DESIGN.md); an unknown one is only warned about, never rejected.
+KNOWN_EDIT_TYPES = frozenset(
+    {"color", "shape", "size", "relation", "binding", "count", "existence", "attribute", "object", "action", "cause"}
+)
+
+
 class CorpusError(ValueError):
-    """A corpus row that cannot be used; the message names the row and the field."""
+    """A corpus row that cannot be used; the message names the row and the field.
+
+    ``reason`` is a short stable code (``"undecodable_image"``, ``"cf_length_mismatch"``, ...) used to count
+    rejected rows by cause.
+    """
+
+    def __init__(self, message: str, reason: str = "invalid_row"):
+        super().__init__(message)
+        self.reason = reason
+
+
+class CorpusWarning(UserWarning):
+    """Something in a corpus that is suspicious but usable (unknown edit type) or rows dropped in ``skip`` mode."""
 
 
 def describe_row(row: Mapping[str, Any], index: int | None) -> str:
@@ -57,7 +75,7 @@ def decode_image(value: Any, where: str) -> Image.Image:
             elif value.get("path"):
                 image = _open_path(value["path"], where)
             else:
-                raise CorpusError(f"{where}: image dict has neither 'bytes' nor 'path'")
+                raise CorpusError(f"{where}: image dict has neither 'bytes' nor 'path'", "missing_image")
         elif isinstance(value, (bytes, bytearray)):
             image = Image.open(io.BytesIO(value))
         elif isinstance(value, (str, os.PathLike)):
@@ -65,28 +83,28 @@ def decode_image(value: Any, where: str) -> Image.Image:
         elif isinstance(value, np.ndarray):
             image = Image.fromarray(value)
         elif value is None:
-            raise CorpusError(f"{where}: image is missing (None)")
+            raise CorpusError(f"{where}: image is missing (None)", "missing_image")
         else:
-            raise CorpusError(f"{where}: cannot read an image from a {type(value).__name__}")
+            raise CorpusError(f"{where}: cannot read an image from a {type(value).__name__}", "undecodable_image")
         image.load()
     except CorpusError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise CorpusError(f"{where}: image cannot be decoded ({err})") from err
+        raise CorpusError(f"{where}: image cannot be decoded ({err})", "undecodable_image") from err
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
 def _open_path(path: str | os.PathLike, where: str) -> Image.Image:
     if not os.path.exists(path):
-        raise CorpusError(f"{where}: image file not found: {os.fspath(path)!r}")
+        raise CorpusError(f"{where}: image file not found: {os.fspath(path)!r}", "missing_image")
     return Image.open(path)
 
 
 def _check_text(value: Any, where: str) -> str:
     if not isinstance(value, str):
-        raise CorpusError(f"{where}: expected a string, got {type(value).__name__}")
+        raise CorpusError(f"{where}: expected a string, got {type(value).__name__}", "not_a_string")
     if not value.strip():
-        raise CorpusError(f"{where}: caption is empty")
+        raise CorpusError(f"{where}: text is empty", "empty_text")
     return value
 
 
@@ -95,7 +113,7 @@ def _check_list(row: Mapping[str, Any], field: str, where: str) -> list:
     if value is None:
         return []
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise CorpusError(f"{where}: field '{field}' must be a list, got {type(value).__name__}")
+        raise CorpusError(f"{where}: field '{field}' must be a list, got {type(value).__name__}", "not_a_list")
     return list(value)
 
 
@@ -109,7 +127,7 @@ def check_row(row: Mapping[str, Any], index: int | None = None, decode: bool = T
     where = describe_row(row, index)
     missing = [c for c in ("image", "caption") if c not in row]
     if missing:
-        raise CorpusError(f"{where}: missing column(s) {missing}")
+        raise CorpusError(f"{where}: missing column(s) {missing}", "missing_column")
 
     caption = _check_text(row["caption"], f"{where}, field 'caption'")
     cf_images = _check_list(row, "cf_images", where)
@@ -120,18 +138,21 @@ def check_row(row: Mapping[str, Any], index: int | None = None, decode: bool = T
 
     if len(cf_images) != len(cf_captions):
         raise CorpusError(
-            f"{where}: 'cf_images' has {len(cf_images)} entries but 'cf_captions' has {len(cf_captions)}"
+            f"{where}: 'cf_images' has {len(cf_images)} entries but 'cf_captions' has {len(cf_captions)}",
+            "cf_length_mismatch",
         )
     if len(edit_images) != len(edit_types):
         raise CorpusError(
-            f"{where}: 'edit_images' has {len(edit_images)} entries but 'edit_types' has {len(edit_types)}"
+            f"{where}: 'edit_images' has {len(edit_images)} entries but 'edit_types' has {len(edit_types)}",
+            "edit_length_mismatch",
         )
     if edit_captions is not None:
         edit_captions = _check_list(row, "edit_captions", where)
         if len(edit_captions) != len(edit_images):
             raise CorpusError(
                 f"{where}: 'edit_images' has {len(edit_images)} entries but 'edit_captions' has "
-                f"{len(edit_captions)}"
+                f"{len(edit_captions)}",
+                "edit_length_mismatch",
             )
         edit_captions = [_check_text(t, f"{where}, field 'edit_captions[{j}]'") for j, t in enumerate(edit_captions)]
 
@@ -145,7 +166,7 @@ def check_row(row: Mapping[str, Any], index: int | None = None, decode: bool = T
     else:
         image = row["image"]
         if image is None:
-            raise CorpusError(f"{where}, field 'image': image is missing (None)")
+            raise CorpusError(f"{where}, field 'image': image is missing (None)", "missing_image")
 
     out = dict(row)
     out.update(
@@ -160,3 +181,43 @@ def check_row(row: Mapping[str, Any], index: int | None = None, decode: bool = T
         out["edit_captions"] = edit_captions
     return out
 
+
+
+def check_unique_id(row: Mapping[str, Any], index: int | None, seen: set) -> None:
+    """Raise :class:`CorpusError` (reason ``"duplicate_id"``) if the row's ``id`` is in ``seen``; else add it.
+
+    Rows without an ``id`` (``None``) are never duplicates.
+    """
+    row_id = row.get("id")
+    if row_id is None:
+        return
+    if row_id in seen:
+        raise CorpusError(f"{describe_row(row, index)}, field 'id': duplicate id {row_id!r}", "duplicate_id")
+    seen.add(row_id)
+
+
+def unknown_edit_types(row: Mapping[str, Any]) -> list[str]:
+    """Return the row's edit types that are not in :data:`KNOWN_EDIT_TYPES` (in order, with repeats)."""
+    return [t for t in (row.get("edit_types") or []) if t not in KNOWN_EDIT_TYPES]
+
+
+def resolve_image_path(
+    path: str | os.PathLike, root: str | os.PathLike, where: str, allow_outside_root: bool = False
+) -> str:
+    """Return ``path`` (relative paths taken from ``root``) as an absolute path.
+
+    Raises :class:`CorpusError` (reason ``"path_outside_root"``) when the real path, symlinks followed, lies
+    outside ``root`` — an annotation file must not make the loader read ``../../etc/passwd`` — unless
+    ``allow_outside_root``.
+    """
+    full = os.path.join(os.fspath(root), os.fspath(path))  # an absolute `path` replaces `root`
+    if not allow_outside_root:
+        real_root = os.path.realpath(root)
+        real = os.path.realpath(full)
+        if os.path.commonpath([real_root, real]) != real_root:
+            raise CorpusError(
+                f"{where}: image path {os.fspath(path)!r} lies outside the annotation folder {real_root!r} "
+                "(pass allow_outside_root=True if this is intended)",
+                "path_outside_root",
+            )
+    return os.path.abspath(full)

@@ -1,0 +1,127 @@
+"""The dataset card of a saved corpus: Hub YAML metadata plus what is in it (rows, edit types, K, M, image sizes)."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from huggingface_hub import DatasetCard, DatasetCardData
+from PIL import Image
+
+_IMAGE_COLUMNS = ("image", "cf_images", "edit_images")
+
+
+@dataclass
+class CorpusStatistics:
+    """Counts over one split, accumulated batch by batch (see :meth:`add_rows`)."""
+
+    num_rows: int = 0
+    edit_types: Counter = field(default_factory=Counter)
+    num_counterfactuals: Counter = field(default_factory=Counter)  # K -> rows
+    num_edits: Counter = field(default_factory=Counter)  # M -> rows
+    image_sizes: Counter = field(default_factory=Counter)  # "WxH" -> images, all image columns
+
+    def add_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Count rows whose images are still encoded (``{"bytes", "path"}`` dicts, as Arrow gives them)."""
+        for row in rows:
+            self.num_rows += 1
+            self.edit_types.update(row.get("edit_types") or [])
+            self.num_counterfactuals[len(row.get("cf_captions") or [])] += 1
+            self.num_edits[len(row.get("edit_types") or [])] += 1
+            for column in _IMAGE_COLUMNS:
+                value = row.get(column)
+                for image in value if isinstance(value, list) else [value]:
+                    size = _image_size(image)
+                    if size is not None:
+                        self.image_sizes[f"{size[0]}x{size[1]}"] += 1
+
+
+def _image_size(value: Any) -> tuple[int, int] | None:
+    # Image.open reads only the header: sizes without decoding pixels.
+    if not isinstance(value, dict):
+        return None
+    try:
+        if value.get("bytes") is not None:
+            with Image.open(io.BytesIO(value["bytes"])) as image:
+                return image.size
+        if value.get("path"):
+            with Image.open(value["path"]) as image:
+                return image.size
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return None
+
+
+def corpus_statistics(dataset, batch_size: int = 64) -> CorpusStatistics:
+    """Return the :class:`CorpusStatistics` of a ``datasets.Dataset`` (scanned in Arrow batches, images not decoded)."""
+    stats = CorpusStatistics()
+    for batch in dataset.with_format("arrow").iter(batch_size=batch_size):
+        stats.add_rows(batch.to_pylist())
+    return stats
+
+
+def _size_category(n: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return label
+    return "1M<n<10M" if n < 10_000_000 else "n>10M"
+
+
+def _table(header: tuple[str, str], counts: Counter) -> str:
+    if not counts:
+        return "_none_\n"
+    lines = [f"| {header[0]} | {header[1]} |", "|---|---:|"]
+    lines += [f"| {key} | {value} |" for key, value in sorted(counts.items(), key=lambda kv: str(kv[0]))]
+    return "\n".join(lines) + "\n"
+
+
+def corpus_card(
+    statistics: dict[str, CorpusStatistics],
+    data_files: dict[str, str],
+    source: str | None = None,
+    pretty_name: str | None = None,
+) -> DatasetCard:
+    """Return a ``huggingface_hub.DatasetCard`` for a corpus saved as parquet shards.
+
+    ``statistics`` and ``data_files`` are keyed by split (``data_files`` holds each split's glob, relative to
+    the card, e.g. ``"data/train-*"``); the YAML ``configs`` entry lets ``datasets.load_dataset`` find them.
+    """
+    total = sum(s.num_rows for s in statistics.values())
+    data = DatasetCardData(
+        pretty_name=pretty_name or "Counterfactual image-caption corpus (CF-VLM)",
+        size_categories=[_size_category(total)],
+        task_categories=["zero-shot-image-classification", "image-to-text"],
+        source_datasets=[source] if source else None,
+        tags=["counterfactual", "cf-vlm", "hard-negatives", "compositionality"],
+        configs=[
+            {
+                "config_name": "default",
+                "data_files": [{"split": split, "path": path} for split, path in data_files.items()],
+            }
+        ],
+    )
+    body = [
+        f"# {data.pretty_name}\n",
+        "A counterfactual corpus for CF-VLM fine-tuning (Zhang et al., arXiv 2506.17267), saved by "
+        "`cf_vlm_hf.save_counterfactual_dataset`. Each row holds a factual anchor (`image`, `caption`), "
+        "K complete counterfactual pairs (`cf_images`, `cf_captions`) and M minimal edits of the anchor image "
+        "(`edit_images`, `edit_types`, optional `edit_captions`), which with the original caption are hard "
+        "negatives.\n",
+        f"Source: {source or 'not recorded'}\n",
+        "Load it with `cf_vlm_hf.load_counterfactual_dataset(...)` (validated) or `datasets.load_dataset(...)`.\n",
+    ]
+    for split, stats in statistics.items():
+        body += [
+            f"## Split `{split}`: {stats.num_rows} rows\n",
+            "### Minimal edits per edit type\n",
+            _table(("edit type", "edits"), stats.edit_types),
+            "### Complete counterfactuals per row (K)\n",
+            _table(("K", "rows"), stats.num_counterfactuals),
+            "### Minimal edits per row (M)\n",
+            _table(("M", "rows"), stats.num_edits),
+            "### Image sizes (all image columns)\n",
+            _table(("size", "images"), stats.image_sizes),
+        ]
+    return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body))

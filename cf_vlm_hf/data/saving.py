@@ -1,0 +1,119 @@
+"""Saving a corpus as the Hub lays datasets out: ``data/SPLIT-0000i-of-0000n.parquet`` shards and a ``README.md`` card.
+
+Images are embedded as bytes, so the folder is self-contained: ``load_counterfactual_dataset(folder)``,
+``datasets.load_dataset(folder)`` or ``load_dataset("parquet", data_files=...)`` read it back, and
+``huggingface_hub.upload_folder`` publishes it as is.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pyarrow.parquet as pq
+from datasets import Dataset, DatasetDict
+from datasets.table import embed_table_storage, table_cast
+from datasets.utils.py_utils import convert_file_size_to_int
+
+from .card import CorpusStatistics, corpus_card
+from .validation import cast_to_schema
+
+_BATCH_ROWS = 32
+
+
+def save_counterfactual_dataset(
+    dataset: Dataset | DatasetDict,
+    folder: str | os.PathLike,
+    max_shard_size: int | str = "500MB",
+    source: str | None = None,
+    pretty_name: str | None = None,
+) -> list[str]:
+    """Write ``dataset`` as parquet shards of at most ``max_shard_size`` under ``folder/data/`` plus a card.
+
+    A ``Dataset`` is saved as split ``train``; a ``DatasetDict`` as one file prefix per split. Shard size is
+    counted in uncompressed Arrow bytes with images embedded, as ``push_to_hub`` counts it (a single row
+    larger than the limit still gets its own shard). ``source`` (where the corpus came from) goes into the
+    card. Existing shards of the same splits are replaced. Returns the shard paths written.
+
+    Rows are not validated here: run :func:`validate_counterfactual_dataset` first.
+    """
+    splits = dataset if isinstance(dataset, DatasetDict) else {"train": dataset}
+    limit = convert_file_size_to_int(max_shard_size)
+    data_dir = os.path.join(os.fspath(folder), "data")
+    os.makedirs(data_dir, exist_ok=True)
+
+    written, statistics, data_files = [], {}, {}
+    for split, part in splits.items():
+        for name in os.listdir(data_dir):
+            if name.startswith(f"{split}-") and name.endswith(".parquet"):
+                os.remove(os.path.join(data_dir, name))
+        statistics[split] = CorpusStatistics()
+        written += _write_shards(cast_to_schema(part), data_dir, split, limit, statistics[split])
+        data_files[split] = f"data/{split}-*"
+
+    card = corpus_card(statistics, data_files, source=source, pretty_name=pretty_name)
+    card.save(os.path.join(os.fspath(folder), "README.md"))
+    return written
+
+
+class _ShardWriter:
+    """Parquet files ``SPLIT-i.parquet.partial`` opened one after the other; renamed to ``-of-N`` at the end."""
+
+    def __init__(self, data_dir: str, split: str, schema: Any):
+        self.data_dir, self.split, self.schema = data_dir, split, schema
+        self.paths: list[str] = []
+        self.writer = None
+
+    def write(self, table) -> None:
+        """Append ``table`` to the open shard, opening a new one if the last was closed."""
+        if self.writer is None:
+            self.paths.append(os.path.join(self.data_dir, f"{self.split}-{len(self.paths):05d}.parquet.partial"))
+            self.writer = pq.ParquetWriter(self.paths[-1], self.schema)
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def finish(self) -> list[str]:
+        self.close()
+        final = []
+        for i, path in enumerate(self.paths):
+            final.append(os.path.join(self.data_dir, f"{self.split}-{i:05d}-of-{len(self.paths):05d}.parquet"))
+            os.replace(path, final[-1])
+        return final
+
+    def discard(self) -> None:
+        self.close()
+        for path in self.paths:
+            if os.path.exists(path):
+                os.remove(path)
+
+
+def _write_shards(dataset: Dataset, data_dir: str, split: str, limit: int, stats: CorpusStatistics) -> list[str]:
+    # The schema carries the `datasets` features (Image columns) in its metadata, so loaders see Image, not structs.
+    schema = dataset.features.arrow_schema
+    shards = _ShardWriter(data_dir, split, schema)
+    shard_size = 0
+    try:
+        for batch in dataset.with_format("arrow").iter(batch_size=_BATCH_ROWS):
+            stats.add_rows(batch.to_pylist())
+            table = table_cast(embed_table_storage(batch), schema)  # path-backed images become bytes
+            run_start = 0
+            for i in range(table.num_rows):
+                row_size = table.slice(i, 1).nbytes
+                if shard_size > 0 and shard_size + row_size > limit:
+                    if i > run_start:
+                        shards.write(table.slice(run_start, i - run_start))
+                    shards.close()  # the next write opens a new shard
+                    shard_size, run_start = 0, i
+                shard_size += row_size
+            if table.num_rows > run_start:
+                shards.write(table.slice(run_start))
+        if not shards.paths:  # an empty split still gets one (empty) shard, so it loads
+            shards.write(schema.empty_table())
+    except BaseException:
+        shards.discard()
+        raise
+    return shards.finish()
