@@ -92,3 +92,9 @@ def render_array(scene: Scene) -> np.ndarray:
 def render(scene: Scene) -> Image.Image:
     """Return the scene as a PIL RGB image of ``scene.canvas`` x ``scene.canvas`` pixels."""
     return Image.fromarray(render_array(scene), "RGB")
+
+
+def render_background(scene: Scene) -> Image.Image:
+    """Return the scene's background alone (no objects), as a PIL RGB image."""
+    array = _background(scene.canvas, tuple(scene.background), scene.noise_seed)
+    return Image.fromarray(array.astype(np.uint8), "RGB")
