@@ -294,3 +294,23 @@ def test_splits_dataset_dict(tmp_path):
     assert {k: len(v) for k, v in splits.items()} == {"train": 4, "test": 3, "heldout": 2}
     assert all(v.features == counterfactual_features() for v in splits.values())
     assert not set(splits["train"]["caption"]) & set(splits["heldout"]["caption"])
+
+
+def test_parallel_generation_gives_the_same_rows(tmp_path):
+    one = shapes_world_dataset(5, seed=4, num_edits=2, cache_dir=str(tmp_path / "a"))
+    two = shapes_world_dataset(5, seed=4, num_edits=2, num_proc=2, cache_dir=str(tmp_path / "b"))
+    assert one["id"] == two["id"] and one["edit_captions"] == two["edit_captions"]
+    assert all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(one["image"], two["image"]))
+
+
+@pytest.mark.parametrize("size", [32, 96])
+def test_other_canvas_sizes(size):
+    for i in range(15):
+        plan = plan_row(i, seed=8, image_size=size)
+        assert len(plan.cf_scenes) == 2 and plan.edit_types
+        for scene in plan.scenes():
+            assert scene.canvas == size and _fits(scene) and render(scene).size == (size, size)
+
+
+def test_empty_dataset_has_the_schema():
+    assert shapes_world_dataset(0).features == counterfactual_features()

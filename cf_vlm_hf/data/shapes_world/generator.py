@@ -236,6 +236,11 @@ def shapes_world_dataset(
     """
     heldout_combos = tuple(tuple(c) for c in heldout_combos)
     _check_args(split, heldout_combos, edit_types)
+    if num_anchors < 0:
+        raise ValueError(f"num_anchors must be >= 0, got {num_anchors}")
+    if num_anchors == 0:
+        features = counterfactual_features()
+        return Dataset.from_dict({name: [] for name in features}, features=features, split=split)
     kwargs = dict(split=split, seed=seed, image_size=image_size, num_counterfactuals=num_counterfactuals,
                   num_edits=num_edits, edit_types=None if edit_types is None else list(edit_types),
                   heldout_combos=heldout_combos)
