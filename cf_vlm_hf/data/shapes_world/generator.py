@@ -22,7 +22,6 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from ..schema import counterfactual_features
-
 from .edits import EDITS, apply_edit
 from .layout import layout_scene, pick
 from .render import render

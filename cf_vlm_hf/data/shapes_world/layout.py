@@ -108,38 +108,37 @@ def relation_centers(relation: str, canvas: int, rng: np.random.Generator):
     return None
 
 
+def _count_objects(words, canvas: int, rng: np.random.Generator):
+    """Objects of a count scene, each placed clear of those before it (its own box reserved), or None."""
+    objects, placed = [], []
+    for color, shape, size in words:
+        obj = make_object(color, shape, size if size is not None else pick(rng, SIZES), (0.0, 0.0), canvas, rng)
+        center = free_center(obj.extent, placed, canvas, rng)
+        if center is None:
+            return None
+        placed.append((center, obj.extent))
+        objects.append(replace(obj, center=center))
+    return tuple(objects)
+
+
 def layout_scene(kind: str, words, relation: str | None, canvas: int, rng: np.random.Generator) -> Scene | None:
     """Return a fresh scene (new positions, sizes, jitter and background) for the given words, or None.
 
     ``words`` lists ``(colour, shape, size)`` per object in caption order: one for "single", two for
-    "relation", two or three for "count" (sizes of count objects are drawn here when given as None).
+    "relation", two or three for "count" (a count object's size may be None: it is then drawn here).
     None is returned only when the objects cannot be placed.
     """
     background, noise_seed = sample_background(rng)
-    if kind == "single":
-        ext = reserved_extent(canvas)
-        centers = [free_center(ext, [], canvas, rng)]
-    elif kind == "relation":
-        centers = relation_centers(relation, canvas, rng)
+    if kind == "count":
+        objects = _count_objects(words, canvas, rng)
     else:
-        words = [(c, s, z if z is not None else pick(rng, SIZES)) for c, s, z in words]
-        centers = None
-    if kind != "count":
+        if kind == "single":
+            centers = [free_center(reserved_extent(canvas), [], canvas, rng)]
+        else:
+            centers = relation_centers(relation, canvas, rng)
         if centers is None or centers[0] is None:
             return None
         objects = tuple(make_object(c, s, z, p, canvas, rng) for (c, s, z), p in zip(words, centers))
-    else:
-        objects, placed = [], []
-        for c, s, z in words:
-            obj = make_object(c, s, z, (0.0, 0.0), canvas, rng)
-            center = free_center(obj.extent, placed, canvas, rng)
-            if center is None:
-                return None
-            placed.append((center, obj.extent))
-            objects.append(_moved(obj, center))
-        objects = tuple(objects)
+    if objects is None:
+        return None
     return Scene(canvas, background, noise_seed, objects, kind, relation if kind == "relation" else None)
-
-
-def _moved(obj: ShapeObject, center) -> ShapeObject:
-    return replace(obj, center=(float(center[0]), float(center[1])))
