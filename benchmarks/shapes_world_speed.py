@@ -4,6 +4,8 @@
 
 Prints anchors/s, total seconds, images written and the size of the `save_to_disk` folder.
 Everything is written under a temporary directory that is removed afterwards.
+Measured on the 2-core dev CPU (defaults, num_proc 1): 5,000 anchors / 32,493 images in 16.9 s
+(297 anchors/s), 122.9 MiB on disk (3.9 KiB per 64 px PNG).
 """
 
 from __future__ import annotations
