@@ -85,13 +85,13 @@ def corrupt(rows, index, **changes):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        (dict(caption="   "), r"row 1 of the batch \(id 'row-1'\), field 'caption': caption is empty"),
+        (dict(caption="   "), r"row 1 of the batch \(id 'row-1'\), field 'caption': text is empty"),
         (dict(cf_captions=["a red circle"]), r"row 1 of the batch \(id 'row-1'\): 'cf_images' has 2 entries but 'cf_captions' has 1"),
         (dict(edit_types=["color"]), r"row 1 of the batch \(id 'row-1'\): 'edit_images' has 2 entries but 'edit_types' has 1"),
         (dict(image={"bytes": b"not a png", "path": None}), r"row 1 of the batch \(id 'row-1'\), field 'image': image cannot be decoded"),
         (dict(image="/nonexistent/x.png"), r"row 1 of the batch \(id 'row-1'\), field 'image': image file not found"),
         (dict(cf_images=[None, None]), r"row 1 of the batch \(id 'row-1'\), field 'cf_images\[0\]': image is missing"),
-        (dict(cf_captions=["a red circle", ""]), r"field 'cf_captions\[1\]': caption is empty"),
+        (dict(cf_captions=["a red circle", ""]), r"field 'cf_captions\[1\]': text is empty"),
     ],
     ids=["empty caption", "cf length", "edit length", "corrupt image", "missing file", "missing cf image", "empty cf caption"],
 )
