@@ -20,6 +20,23 @@ def world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
+class _AllGather(torch.autograd.Function):
+    """(n, ...) per rank -> (W, n, ...) stacked in rank order; backward sums the gradients over ranks."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        ctx.rank = dist.get_rank()
+        pieces = [torch.empty_like(tensor) for _ in range(world_size())]
+        dist.all_gather(pieces, tensor.contiguous())
+        return torch.stack(pieces)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous()
+        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
+        return grad[ctx.rank]
+
+
 def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     """(n, ...) on each rank -> (sum of n over ranks, ...) in rank order, differentiable.
 
@@ -28,16 +45,13 @@ def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     """
     if world_size() == 1:
         return tensor
-    import torch.distributed.nn.functional as dist_nn
-
     sizes = [torch.zeros(1, dtype=torch.long, device=tensor.device) for _ in range(world_size())]
     dist.all_gather(sizes, torch.tensor([tensor.shape[0]], device=tensor.device))
     sizes = [int(s.item()) for s in sizes]
     longest = max(sizes)
     if tensor.shape[0] < longest:
-        pad = tensor.new_zeros((longest - tensor.shape[0], *tensor.shape[1:]))
-        tensor = torch.cat([tensor, pad])
-    pieces = dist_nn.all_gather(tensor)
+        tensor = torch.cat([tensor, tensor.new_zeros((longest - tensor.shape[0], *tensor.shape[1:]))])
+    pieces = _AllGather.apply(tensor)
     return torch.cat([piece[:n] for piece, n in zip(pieces, sizes)])
 
 

@@ -33,9 +33,14 @@ def test_two_processes_with_gathering_match_one_process(tmp_path, single):
     ddp = run(tmp_path, "ddp", 2)
     assert single["world_size"] == 1 and ddp["world_size"] == 2
     assert ddp["align_loss"] == pytest.approx(single["align_loss"], abs=1e-5)
+    # Every row has counterfactuals and edits, so the per-rank margin means average to the global ones too:
+    # the total loss and the synchronised gradient equal the single-process ones.
+    assert ddp["loss"] == pytest.approx(single["loss"], abs=1e-5)
+    assert ddp["grad_norm"] == pytest.approx(single["grad_norm"], rel=1e-4)
 
 
 def test_two_processes_without_gathering_differ(tmp_path, single):
     local = run(tmp_path, "local", 2, "--gather_across_devices", "False")
     # Each rank contrasts 4 pairs instead of 8: fewer negatives, a clearly lower InfoNCE.
     assert local["align_loss"] < single["align_loss"] - 0.1
+    assert local["grad_norm"] != pytest.approx(single["grad_norm"], rel=1e-2)
