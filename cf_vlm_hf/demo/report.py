@@ -1,0 +1,108 @@
+"""results.json, results.md (comparison tables) and results.png (accuracy per edit type, loss curves)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+EDIT_TYPES = ("color", "shape", "size", "relation", "binding", "count", "existence")
+HEADLINE = (
+    ("mean_image_side", "edit acc (image side)"),
+    ("mean_text_side", "edit acc (text side)"),
+    ("winoground/binding/group", "binding group"),
+    ("winoground/relation/group", "relation group"),
+    ("recall@1", "recall@1"),
+)
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def fmt(values: list[float]) -> str:
+    """Percent, with ± std over seeds when there are several."""
+    mean, std = mean_std([100 * v for v in values])
+    return f"{mean:.1f} ± {std:.1f}" if len(values) > 1 else f"{mean:.1f}"
+
+
+def metric(results: dict, model: str, split: str, name: str) -> list[float]:
+    return [run[split][name] for run in results["models"][model] if name in run[split]]
+
+
+def arm_timing(results: dict, model: str) -> str:
+    arms = [a for a in results["arms"] if a["name"] == model]
+    if not arms:
+        return "cached" if model == "base" else ""
+    steps = arms[0]["steps"]
+    wall = statistics.fmean(a["wall_seconds"] for a in arms)
+    return f"{steps} | {wall:.0f} s | {wall / steps:.2f}"
+
+
+def markdown(results: dict) -> str:
+    models = list(results["models"])
+    lines = []
+    for split, title in (("heldout", "Held-out (colour, shape) combinations"), ("test", "In-distribution test")):
+        lines += [f"### {title}", "", "| model | " + " | ".join(h for _, h in HEADLINE) + " | steps | wall | s/step |",
+                  "|---" * (len(HEADLINE) + 4) + "|"]
+        for model in models:
+            cells = [fmt(metric(results, model, split, name)) if metric(results, model, split, name) else "–"
+                     for name, _ in HEADLINE]
+            lines.append(f"| {model} | " + " | ".join(cells) + f" | {arm_timing(results, model)} |")
+        lines.append("")
+    lines += ["### Minimal-edit accuracy per edit type, held-out split (image side / text side, %)", "",
+              "| model | " + " | ".join(EDIT_TYPES) + " |", "|---" * (len(EDIT_TYPES) + 1) + "|"]
+    for model in models:
+        cells = []
+        for kind in EDIT_TYPES:
+            image = metric(results, model, "heldout", f"image_side/{kind}")
+            text = metric(results, model, "heldout", f"text_side/{kind}")
+            cells.append(f"{fmt(image)} / {fmt(text)}" if image else "–")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    counts = results["models"][models[0]][0]["heldout"]
+    lines += ["", "Items per edit type (held-out): " + ", ".join(
+        f"{kind} {counts.get(f'count/{kind}', 0)}" for kind in EDIT_TYPES) + "."]
+    seeds = results["settings"]["seeds"]
+    lines += [f"Seeds: {seeds} (mean ± std where > 1). Total wall time {results['total_wall_seconds'] / 60:.1f} min."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = list(results["models"])
+    fig, (bars, curves) = plt.subplots(1, 2, figsize=(13, 4.5))
+    width = 0.8 / len(models)
+    for i, model in enumerate(models):
+        values = [100 * statistics.fmean(metric(results, model, "heldout", f"image_side/{k}") or [0.0])
+                  for k in EDIT_TYPES]
+        bars.bar([x + i * width for x in range(len(EDIT_TYPES))], values, width, label=model)
+    bars.set_xticks([x + width * (len(models) - 1) / 2 for x in range(len(EDIT_TYPES))], EDIT_TYPES)
+    bars.axhline(50, color="grey", lw=0.8, ls=":")
+    bars.set_ylabel("held-out minimal-edit accuracy, image side (%)")
+    bars.set_ylim(0, 100)
+    bars.legend(fontsize=8)
+    for arm in results["arms"]:
+        if arm["seed"] != 0:
+            continue
+        history = [log for log in arm["log_history"] if "align_loss" in log]
+        curves.plot([log["step"] for log in history], [log["align_loss"] for log in history],
+                    label=f"{arm['name']}: align_loss")
+        if history and "fcd_loss" in history[0]:
+            curves.plot([log["step"] for log in history], [log["loss"] for log in history], ls="--",
+                        label=f"{arm['name']}: total loss")
+    curves.set_xlabel("step")
+    curves.set_ylabel("training loss")
+    curves.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(results: dict, out: Path) -> None:
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / "results.md").write_text(markdown(results))
+    plot(results, out / "results.png")

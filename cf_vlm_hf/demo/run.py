@@ -1,0 +1,173 @@
+"""`cf-vlm demo`: base model, then plain fine-tuning vs CF-VLM fine-tuning on the same data, then evaluation.
+
+Stages (each cached where it can be):
+1. shapes-world corpora: a pre-training pool of plain pairs, the fine-tuning corpus (anchors with K complete
+   counterfactuals and M minimal edits), an in-distribution test split and a held-out-combination split;
+2. the base model: MiniLM text tower + ViT pre-trained contrastively on the pool (cached by its settings);
+3. two fine-tunes from the base, same anchors, order, steps and seed: ``baseline`` (objective "clip") and
+   ``cf-vlm``; plus, unless disabled, a baseline given the CF-VLM arm's wall time;
+4. evaluation of every model on both test splits, written to results.json / results.md / results.png.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from transformers import HfArgumentParser, VisionTextDualEncoderModel, VisionTextDualEncoderProcessor
+
+from ..config import CounterfactualConfig
+from ..data.shapes_world import shapes_world_dataset
+from ..evaluation import evaluate_counterfactual_split
+from ..trainer import CounterfactualTrainer
+from .model import VisionTowerSpec, build_dual_encoder, tower_parameter_groups
+from .report import write_report
+from .settings import DemoSettings
+
+logger = logging.getLogger("cf_vlm_hf.demo")
+EVAL_SPLITS = ("test", "heldout")
+ALL_EDITS = 7  # every applicable edit type of an evaluation anchor
+
+
+def cache_root(settings: DemoSettings) -> Path:
+    if settings.cache_dir:
+        return Path(settings.cache_dir)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cf_vlm_hf"
+
+
+def build_corpora(settings: DemoSettings, cache: Path) -> dict:
+    """The four shapes-world datasets of the demo (cached by `datasets` under ``cache``)."""
+    common = dict(image_size=settings.image_size, cache_dir=str(cache / "datasets"))
+    return {
+        # A different seed from the fine-tuning corpus: the base never sees its scenes.
+        "pretrain": shapes_world_dataset(settings.pretrain_anchors, "train", seed=1000, num_counterfactuals=0,
+                                         num_edits=0, **common),
+        "train": shapes_world_dataset(settings.train_anchors, "train", seed=0,
+                                      num_counterfactuals=settings.num_counterfactuals,
+                                      num_edits=settings.num_edits, **common),
+        **{split: shapes_world_dataset(settings.eval_anchors, split, seed=0, num_counterfactuals=0,
+                                       num_edits=ALL_EDITS, **common) for split in EVAL_SPLITS},
+    }
+
+
+def train_arm(model_dir, dataset, out_dir: Path, settings: DemoSettings, *, objective: str, steps: int, seed: int,
+              batch_size: int, vision_lr: float, text_lr: float, model=None, processor=None):
+    """Fine-tune (or, with ``model`` given, pre-train) one arm; returns (trainer, wall seconds)."""
+    if model is None:
+        model = VisionTextDualEncoderModel.from_pretrained(model_dir)
+        processor = VisionTextDualEncoderProcessor.from_pretrained(model_dir)
+    args = CounterfactualConfig(
+        output_dir=str(out_dir),
+        objective=objective,
+        per_device_train_batch_size=batch_size,
+        max_steps=steps,
+        learning_rate=vision_lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=max(1, steps // 10),
+        weight_decay=0.01,
+        logging_steps=max(1, steps // 15),
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        seed=seed,
+        data_seed=seed,
+        csd_weight=settings.csd_weight,
+        fcd_weight=settings.fcd_weight,
+        scenario_pairing=settings.scenario_pairing,
+        max_counterfactuals=settings.num_counterfactuals,
+        max_edits=settings.num_edits,
+        dataloader_drop_last=True,
+        log_level="warning",
+    )
+    optimizer = torch.optim.AdamW(tower_parameter_groups(model, text_lr, vision_lr, args.weight_decay))
+    trainer = CounterfactualTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor,
+                                    optimizers=(optimizer, None))
+    start = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - start
+    trainer.save_model(str(out_dir))
+    for checkpoint_junk in ("training_args.bin",):
+        (out_dir / checkpoint_junk).unlink(missing_ok=True)
+    return trainer, wall
+
+
+def base_model(settings: DemoSettings, corpora: dict, cache: Path) -> tuple[Path, dict]:
+    """Folder of the pre-trained base (built once per setting), and its pre-training record."""
+    key = settings.key("image_size", "pretrain_anchors", "pretrain_steps", "pretrain_batch_size",
+                       "pretrain_vision_lr")
+    folder = cache / f"base-{key}"
+    record_path = folder / "pretraining.json"
+    if record_path.exists():
+        logger.warning("reusing the cached base model %s", folder)
+        return folder, json.loads(record_path.read_text())
+    logger.warning("pre-training the base model (cached afterwards in %s)", folder)
+    model, processor = build_dual_encoder(VisionTowerSpec(image_size=settings.image_size), seed=0)
+    trainer, wall = train_arm(None, corpora["pretrain"], folder, settings, objective="clip",
+                              steps=settings.pretrain_steps, seed=0, batch_size=settings.pretrain_batch_size,
+                              vision_lr=settings.pretrain_vision_lr, text_lr=5e-5, model=model, processor=processor)
+    record = {"wall_seconds": wall, "steps": settings.pretrain_steps, "log_history": trainer.state.log_history}
+    record_path.write_text(json.dumps(record))
+    return folder, record
+
+
+def evaluate_model(folder: Path, corpora: dict) -> dict:
+    model = VisionTextDualEncoderModel.from_pretrained(folder)
+    processor = VisionTextDualEncoderProcessor.from_pretrained(folder)
+    return {split: evaluate_counterfactual_split(model, processor, corpora[split], description=f"{folder.name}/{split}")
+            for split in EVAL_SPLITS}
+
+
+def run_demo(settings: DemoSettings) -> dict:
+    """Run every stage; returns the results dict also written to ``output_dir/results.json``."""
+    started = time.perf_counter()
+    out = Path(settings.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = cache_root(settings)
+    corpora = build_corpora(settings, cache)
+    base_dir, pretraining = base_model(settings, corpora, cache)
+    shutil.copytree(base_dir, out / "base", dirs_exist_ok=True)
+
+    results = {"settings": vars(settings), "pretraining": pretraining, "models": {}, "arms": []}
+    results["models"]["base"] = [evaluate_model(out / "base", corpora)]
+    arm_settings = dict(batch_size=settings.batch_size, vision_lr=settings.vision_lr, text_lr=settings.text_lr)
+    for seed in range(settings.seeds):
+        suffix = "" if seed == 0 else f"-seed{seed}"
+        timed = {}
+        for name, objective in (("baseline", "clip"), ("cf-vlm", "cf-vlm")):
+            trainer, wall = train_arm(base_dir, corpora["train"], out / f"{name}{suffix}", settings,
+                                      objective=objective, steps=settings.steps, seed=seed, **arm_settings)
+            timed[name] = wall
+            results["arms"].append({"name": name, "seed": seed, "steps": settings.steps, "wall_seconds": wall,
+                                    "log_history": trainer.state.log_history})
+            results["models"].setdefault(name, []).append(evaluate_model(out / f"{name}{suffix}", corpora))
+        if settings.equal_time_baseline:
+            per_step = timed["baseline"] / settings.steps
+            steps = max(settings.steps, round(timed["cf-vlm"] / per_step))
+            name = "baseline (equal wall time)"
+            folder = out / f"baseline-equal-time{suffix}"
+            trainer, wall = train_arm(base_dir, corpora["train"], folder, settings, objective="clip", steps=steps,
+                                      seed=seed, **arm_settings)
+            results["arms"].append({"name": name, "seed": seed, "steps": steps, "wall_seconds": wall,
+                                    "log_history": trainer.state.log_history})
+            results["models"].setdefault(name, []).append(evaluate_model(folder, corpora))
+    results["total_wall_seconds"] = time.perf_counter() - started
+    write_report(results, out)
+    return results
+
+
+def main(argv=None) -> int:
+    (settings,) = HfArgumentParser(DemoSettings).parse_args_into_dataclasses(argv)
+    logging.basicConfig(format="[cf-vlm demo] %(message)s")
+    results = run_demo(settings)
+    print((Path(settings.output_dir) / "results.md").read_text())
+    print(f"total wall time: {results['total_wall_seconds'] / 60:.1f} min; outputs in {settings.output_dir}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

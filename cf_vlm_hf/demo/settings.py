@@ -1,0 +1,69 @@
+"""Settings of `cf-vlm demo`: every field is a command-line flag (``--output-dir``, ``--quick``, ``--seeds``...)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class DemoSettings:
+    """What the demo generates, pre-trains, fine-tunes and evaluates.
+
+    The defaults are the full run (about 10 minutes on a 2-core CPU once the base is cached); ``--quick`` swaps
+    in the sizes of `QUICK` (under 3 minutes from nothing, what CI runs).
+    """
+
+    output_dir: str = field(default="cf-vlm-demo", metadata={"help": "Where checkpoints and results go."})
+    cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Cache of corpora and base models (default: $XDG_CACHE_HOME/cf_vlm_hf or ~/.cache/cf_vlm_hf)."},
+    )
+    quick: bool = field(default=False, metadata={"help": "A small run (< 3 minutes on CPU) with the same steps."})
+    seeds: int = field(default=1, metadata={"help": "Fine-tune both arms with seeds 0..N-1; report mean and std."})
+    image_size: int = field(default=64, metadata={"help": "Canvas size of the shapes-world images (pixels)."})
+
+    # Base model: a dual encoder whose ViT is pre-trained contrastively on plain shapes-world pairs.
+    pretrain_anchors: int = field(default=16000, metadata={"help": "Image-caption pairs for base pre-training."})
+    pretrain_steps: int = field(default=700, metadata={"help": "Steps of base pre-training."})
+    pretrain_batch_size: int = field(default=64, metadata={"help": "Batch size of base pre-training."})
+    pretrain_vision_lr: float = field(default=1e-3, metadata={"help": "Learning rate of the ViT (from scratch)."})
+
+    # Fine-tuning arms: same anchors, order, steps and seed.
+    train_anchors: int = field(default=2000, metadata={"help": "Anchors of the fine-tuning corpus."})
+    steps: int = field(default=150, metadata={"help": "Fine-tuning steps of each arm."})
+    batch_size: int = field(default=32, metadata={"help": "Anchors per fine-tuning step."})
+    vision_lr: float = field(default=2e-4, metadata={"help": "Fine-tuning learning rate of the vision tower."})
+    text_lr: float = field(default=2e-5, metadata={"help": "Learning rate of the pre-trained MiniLM text tower."})
+    num_counterfactuals: int = field(default=2, metadata={"help": "Complete counterfactual pairs per anchor (K)."})
+    num_edits: int = field(default=4, metadata={"help": "Minimal edits per anchor (M)."})
+    csd_weight: float = field(default=3.0, metadata={"help": "CF-VLM arm: weight of L_csd."})
+    fcd_weight: float = field(default=3.0, metadata={"help": "CF-VLM arm: weight of L_fcd."})
+    scenario_pairing: str = field(default="cross", metadata={"help": "CF-VLM arm: 'paper' or 'cross' L_csd."})
+    equal_time_baseline: bool = field(
+        default=True, metadata={"help": "Also train a baseline for the CF-VLM arm's wall time (equal compute)."}
+    )
+
+    # Evaluation.
+    eval_anchors: int = field(default=2000, metadata={"help": "Anchors per test split (every applicable edit)."})
+
+    def __post_init__(self):
+        for name in ("seeds", "steps", "batch_size", "pretrain_steps", "train_anchors", "eval_anchors"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
+        if self.scenario_pairing not in ("paper", "cross"):
+            raise ValueError(f"--scenario-pairing must be 'paper' or 'cross', got {self.scenario_pairing!r}")
+        if self.quick:
+            for name, value in QUICK.items():
+                if getattr(self, name) == _DEFAULTS[name]:
+                    setattr(self, name, value)
+
+    def key(self, *names: str) -> str:
+        """A short hash of the named settings (what a cached stage depends on)."""
+        values = asdict(self)
+        return hashlib.sha256(json.dumps({n: values[n] for n in names}, sort_keys=True).encode()).hexdigest()[:12]
+
+
+QUICK = dict(pretrain_anchors=3000, pretrain_steps=150, train_anchors=600, steps=60, eval_anchors=400)
+_DEFAULTS = {f.name: f.default for f in fields(DemoSettings)}
