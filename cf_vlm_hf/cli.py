@@ -176,7 +176,11 @@ def format_table(results: dict[str, dict[str, float]]) -> str:
         cells = []
         for split in splits:
             value = results[split].get(name)
-            cells.append(("" if value is None else f"{value:d}" if name.startswith("count/") else f"{value:.3f}").rjust(10))
+            if value is None:
+                text = ""
+            else:
+                text = f"{value:d}" if name.startswith("count/") else f"{value:.3f}"
+            cells.append(text.rjust(10))
         lines.append("  ".join([name.ljust(width), *cells]))
     return "\n".join(lines)
 
@@ -214,9 +218,16 @@ def eval_command(argv: list[str]) -> int:
 
 # ------------------------------------------------------------------------------------------------------ demo
 def demo_command(argv: list[str]) -> int:
+    """Forward everything after ``demo`` to `cf_vlm_hf.demo.main`, which parses it."""
     from . import demo
 
-    return demo.main(argv)
+    try:
+        return demo.main(argv)
+    except ModuleNotFoundError as err:
+        if not (err.name or "").startswith("cf_vlm_hf.demo"):
+            raise
+        print(f"{PROG} demo: this installation has no demo ({err.name} is missing)", file=sys.stderr)
+        return 1
 
 
 # ------------------------------------------------------------------------------------------------------ main

@@ -113,7 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     """`cf-vlm train`: ``argv`` are the arguments after the subcommand."""
     from .distributed import shutdown
 
+    import sys
+
     model_args, data_args, training_args = parse_train_args(argv)
+    try:
+        check_args(data_args, training_args)
+    except ValueError as err:
+        print(f"cf-vlm train: error: {err}", file=sys.stderr)
+        return 2
     run(model_args, data_args, training_args)
     shutdown()  # under torchrun: barrier, then destroy the process group (gloo can abort at exit otherwise)
     return 0

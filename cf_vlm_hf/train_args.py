@@ -45,7 +45,9 @@ class ModelArguments:
     )
     attn_implementation: str | None = field(
         default=None,
-        metadata={"help": "Attention implementation passed to from_pretrained ('eager', 'sdpa', ...); default: the model's."},
+        metadata={
+            "help": "Attention implementation passed to from_pretrained ('eager', 'sdpa', ...); default: the model's."
+        },
     )
 
 
@@ -125,7 +127,10 @@ def train_dataclasses() -> tuple[type, ...]:
 
 def train_parser():
     """A `trl.TrlParser` over the three dataclasses: ``--config FILE.yaml`` plus flags that override it."""
-    from trl import TrlParser
+    try:
+        from trl import TrlParser
+    except ImportError as err:
+        raise ImportError("`cf-vlm train` parses recipes with trl.TrlParser: pip install 'trl>=0.20'") from err
 
     return TrlParser(
         train_dataclasses(),

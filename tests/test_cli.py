@@ -36,7 +36,7 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def corpus_dir(tmp_path_factory):
-    """A local parquet corpus with 'train' (8 rows) and 'test' (4 rows) splits, as save_counterfactual_dataset writes."""
+    """A local parquet corpus, 'train' (8 rows) and 'test' (4 rows), as save_counterfactual_dataset writes it."""
     folder = tmp_path_factory.mktemp("corpus")
     splits = DatasetDict(train=corpus(make_rows(8, seed=1)), test=corpus(make_rows(4, seed=2)))
     save_counterfactual_dataset(splits, folder, source="unit-test")
@@ -191,3 +191,33 @@ def test_trainer_runs_from_a_streamed_parquet_corpus(tmp_path, checkpoint, corpu
     for log in logs:
         assert math.isfinite(log["loss"])
         assert {"align_loss", "csd_loss", "fcd_loss", "csd_accuracy", "fcd_accuracy"} <= set(log)
+
+
+def test_demo_forwards_its_arguments(monkeypatch):
+    import cf_vlm_hf.demo
+
+    seen = []
+    monkeypatch.setattr(cf_vlm_hf.demo, "main", lambda argv: seen.append(argv) or 0)
+    assert main(["demo", "--steps", "3", "--help"]) == 0
+    assert seen == [["--steps", "3", "--help"]]
+
+
+def test_train_without_model_or_dataset_is_a_usage_error(capsys):
+    assert main(["train", "--dataset", "shapes-world"]) == 2
+    assert "model_name_or_path" in capsys.readouterr().err
+
+
+def test_streaming_needs_max_steps(tmp_path, checkpoint, corpus_dir, capsys):
+    values = recipe_values(tmp_path, checkpoint, corpus_dir, streaming=True)
+    del values["max_steps"]
+    recipe = write_recipe(tmp_path / "stream.yaml", **values)
+    assert main(["train", f"--config={recipe}"]) == 2
+    assert "--max_steps" in capsys.readouterr().err
+
+
+def test_every_train_argument_has_help():
+    from dataclasses import fields
+
+    for cls in (ModelArguments, DataArguments):
+        for f in fields(cls):
+            assert f.metadata.get("help"), f"{cls.__name__}.{f.name}"
