@@ -221,3 +221,12 @@ def test_every_train_argument_has_help():
     for cls in (ModelArguments, DataArguments):
         for f in fields(cls):
             assert f.metadata.get("help"), f"{cls.__name__}.{f.name}"
+
+
+def test_train_on_generated_shapes_world(tmp_path, checkpoint):
+    values = recipe_values(tmp_path, checkpoint, "shapes-world", eval_split="heldout", num_train_anchors=4,
+                           num_eval_anchors=2, image_size=32, num_counterfactuals=1, num_edits=2, max_steps=1)
+    recipe = write_recipe(tmp_path / "sw.yaml", **values)
+    assert main(["train", "--config", recipe]) == 0
+    eval_results = json.loads((tmp_path / "out" / "eval_results.json").read_text())
+    assert math.isfinite(eval_results["eval_loss"]) and "eval_fcd_accuracy" in eval_results
