@@ -23,6 +23,7 @@ setup(
         "pillow>=10.0",
         "numpy>=1.24",
         "pyyaml>=6.0",
+        "trl>=0.20",  # TrlParser: the YAML recipes of `cf-vlm train`
         "tqdm>=4.60",
     ],
     extras_require={

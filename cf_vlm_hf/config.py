@@ -97,6 +97,17 @@ class CounterfactualConfig(TrainingArguments):
 
     def __post_init__(self):
         super().__post_init__()
+        # accelerate "dispatches" the batches of an IterableDataset (a streamed corpus): the main process collates
+        # and then slices every tensor along dim 0 by the batch size. Our batches hold more images and texts than
+        # rows, with indices into them, so slicing would cut them apart: each process reads the stream instead.
+        dataloader_config = getattr(self, "accelerator_config", None)
+        if hasattr(dataloader_config, "dispatch_batches"):
+            if dataloader_config.dispatch_batches:
+                raise ValueError(
+                    "accelerator_config.dispatch_batches=True is not supported: a CF-VLM batch holds more images and "
+                    "texts than rows, which accelerate's batch slicing would cut apart"
+                )
+            dataloader_config.dispatch_batches = False
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.scenario_pairing not in SCENARIO_PAIRINGS:
