@@ -23,10 +23,10 @@ class VisionTowerSpec:
 
     image_size: int = 64
     patch_size: int = 8
-    hidden_size: int = 192
+    hidden_size: int = 128
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
-    intermediate_size: int = 384
+    intermediate_size: int = 256
     projection_dim: int = 256
 
 
@@ -61,6 +61,22 @@ def build_dual_encoder(spec: VisionTowerSpec = VisionTowerSpec(), seed: int = 0)
     )
     processor = VisionTextDualEncoderProcessor(image_processor, AutoTokenizer.from_pretrained(minilm_path()))
     return model, processor
+
+
+def freeze_text_layers(model: VisionTextDualEncoderModel, num_layers: int) -> None:
+    """Freeze the text tower's embeddings and its first ``num_layers`` transformer layers.
+
+    The lower MiniLM layers hold generic English; the upper layers, the pooler and the projection are what must
+    learn word order ("red circle left of blue square" vs. the swap). Freezing the rest halves the cost of the
+    text side of a step, which on CPU is about a third of the step.
+    """
+    if num_layers <= 0:
+        return
+    text = model.text_model
+    frozen = [text.embeddings, *text.encoder.layer[:num_layers]]
+    for module in frozen:
+        for param in module.parameters():
+            param.requires_grad_(False)
 
 
 def tower_parameter_groups(model: VisionTextDualEncoderModel, text_lr: float, vision_lr: float, weight_decay: float):

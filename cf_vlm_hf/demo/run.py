@@ -25,7 +25,7 @@ from ..config import CounterfactualConfig
 from ..data.shapes_world import shapes_world_dataset
 from ..evaluation import evaluate_counterfactual_split
 from ..trainer import CounterfactualTrainer
-from .model import VisionTowerSpec, build_dual_encoder, tower_parameter_groups
+from .model import VisionTowerSpec, build_dual_encoder, freeze_text_layers, tower_parameter_groups
 from .report import write_report
 from .settings import DemoSettings
 
@@ -61,6 +61,7 @@ def train_arm(model_dir, dataset, out_dir: Path, settings: DemoSettings, *, obje
     if model is None:
         model = VisionTextDualEncoderModel.from_pretrained(model_dir)
         processor = VisionTextDualEncoderProcessor.from_pretrained(model_dir)
+    freeze_text_layers(model, settings.frozen_text_layers)
     args = CounterfactualConfig(
         output_dir=str(out_dir),
         objective=objective,
@@ -91,15 +92,13 @@ def train_arm(model_dir, dataset, out_dir: Path, settings: DemoSettings, *, obje
     trainer.train()
     wall = time.perf_counter() - start
     trainer.save_model(str(out_dir))
-    for checkpoint_junk in ("training_args.bin",):
-        (out_dir / checkpoint_junk).unlink(missing_ok=True)
     return trainer, wall
 
 
 def base_model(settings: DemoSettings, corpora: dict, cache: Path) -> tuple[Path, dict]:
     """Folder of the pre-trained base (built once per setting), and its pre-training record."""
     key = settings.key("image_size", "pretrain_anchors", "pretrain_steps", "pretrain_batch_size",
-                       "pretrain_vision_lr")
+                       "pretrain_vision_lr", "frozen_text_layers")
     folder = cache / f"base-{key}"
     record_path = folder / "pretraining.json"
     if record_path.exists():

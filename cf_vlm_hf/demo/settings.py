@@ -25,17 +25,20 @@ class DemoSettings:
     image_size: int = field(default=64, metadata={"help": "Canvas size of the shapes-world images (pixels)."})
 
     # Base model: a dual encoder whose ViT is pre-trained contrastively on plain shapes-world pairs.
-    pretrain_anchors: int = field(default=16000, metadata={"help": "Image-caption pairs for base pre-training."})
-    pretrain_steps: int = field(default=700, metadata={"help": "Steps of base pre-training."})
+    pretrain_anchors: int = field(default=20000, metadata={"help": "Image-caption pairs for base pre-training."})
+    pretrain_steps: int = field(default=1000, metadata={"help": "Steps of base pre-training."})
     pretrain_batch_size: int = field(default=64, metadata={"help": "Batch size of base pre-training."})
     pretrain_vision_lr: float = field(default=1e-3, metadata={"help": "Learning rate of the ViT (from scratch)."})
 
     # Fine-tuning arms: same anchors, order, steps and seed.
     train_anchors: int = field(default=2000, metadata={"help": "Anchors of the fine-tuning corpus."})
-    steps: int = field(default=150, metadata={"help": "Fine-tuning steps of each arm."})
+    steps: int = field(default=200, metadata={"help": "Fine-tuning steps of each arm."})
     batch_size: int = field(default=32, metadata={"help": "Anchors per fine-tuning step."})
     vision_lr: float = field(default=2e-4, metadata={"help": "Fine-tuning learning rate of the vision tower."})
     text_lr: float = field(default=2e-5, metadata={"help": "Learning rate of the pre-trained MiniLM text tower."})
+    frozen_text_layers: int = field(
+        default=4, metadata={"help": "MiniLM layers (of 6) kept frozen, with its embeddings, in every stage."}
+    )
     num_counterfactuals: int = field(default=2, metadata={"help": "Complete counterfactual pairs per anchor (K)."})
     num_edits: int = field(default=4, metadata={"help": "Minimal edits per anchor (M)."})
     csd_weight: float = field(default=3.0, metadata={"help": "CF-VLM arm: weight of L_csd."})
@@ -65,5 +68,5 @@ class DemoSettings:
         return hashlib.sha256(json.dumps({n: values[n] for n in names}, sort_keys=True).encode()).hexdigest()[:12]
 
 
-QUICK = dict(pretrain_anchors=3000, pretrain_steps=150, train_anchors=600, steps=60, eval_anchors=400)
+QUICK = dict(pretrain_anchors=4000, pretrain_steps=250, train_anchors=600, steps=60, eval_anchors=400)
 _DEFAULTS = {f.name: f.default for f in fields(DemoSettings)}
