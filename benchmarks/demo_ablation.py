@@ -25,6 +25,9 @@ VARIANTS = {
     "full, cross, w=1": dict(csd_weight=1.0, fcd_weight=1.0),
     "full, cross, w=10": dict(csd_weight=10.0, fcd_weight=10.0),
     "full, cross, w=3, K=1 M=2": dict(num_counterfactuals=1, num_edits=2),
+    "baseline (clip), lr 5e-4": dict(objective="clip", vision_lr=5e-4),
+    "full, cross, w=10, lr 5e-4": dict(csd_weight=10.0, fcd_weight=10.0, vision_lr=5e-4),
+    "full, cross, w=30, lr 5e-4": dict(csd_weight=30.0, fcd_weight=30.0, vision_lr=5e-4),
 }
 
 
@@ -32,7 +35,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--eval-anchors", type=int, default=1000)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default=";".join(VARIANTS), help="names of VARIANTS, separated by ';'")
     parser.add_argument("--output", default="ablation")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
@@ -44,9 +47,9 @@ def main():
     base_dir, _ = base_model(base_settings, corpora, cache)
     out = Path(args.output)
     rows = []
-    base = evaluate_model(base_dir, corpora)["heldout"]
+    base = evaluate_model(base_dir, corpora, splits=("heldout",))["heldout"]
     rows.append(("base", base, 0.0))
-    for name in args.variants.split(","):
+    for name in args.variants.split(";"):
         overrides = dict(VARIANTS[name])
         objective = overrides.pop("objective", "cf-vlm")
         settings = dataclasses.replace(base_settings, **overrides)
@@ -54,7 +57,7 @@ def main():
         trainer, wall = train_arm(base_dir, corpora["train"], folder, settings, objective=objective,
                                   steps=settings.steps, seed=0, batch_size=settings.batch_size,
                                   vision_lr=settings.vision_lr, text_lr=settings.text_lr)
-        rows.append((name, evaluate_model(folder, corpora)["heldout"], wall / settings.steps))
+        rows.append((name, evaluate_model(folder, corpora, splits=("heldout",))["heldout"], wall / settings.steps))
         print_table(rows, base_settings.steps)
     (out / "ablation.json").write_text(json.dumps([{"variant": n, "heldout": r, "s_per_step": s} for n, r, s in rows]))
 

@@ -114,11 +114,12 @@ def base_model(settings: DemoSettings, corpora: dict, cache: Path) -> tuple[Path
     return folder, record
 
 
-def evaluate_model(folder: Path, corpora: dict) -> dict:
+def evaluate_model(folder: Path, corpora: dict, splits=EVAL_SPLITS) -> dict:
+    """Scores of the checkpoint in ``folder`` on each of ``splits`` (see `evaluate_counterfactual_split`)."""
     model = VisionTextDualEncoderModel.from_pretrained(folder)
     processor = VisionTextDualEncoderProcessor.from_pretrained(folder)
     return {split: evaluate_counterfactual_split(model, processor, corpora[split], description=f"{folder.name}/{split}")
-            for split in EVAL_SPLITS}
+            for split in splits}
 
 
 def run_demo(settings: DemoSettings) -> dict:
