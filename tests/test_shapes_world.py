@@ -314,3 +314,19 @@ def test_other_canvas_sizes(size):
 
 def test_empty_dataset_has_the_schema():
     assert shapes_world_dataset(0).features == counterfactual_features()
+
+
+def test_generate_save_load_round_trip_through_parquet_shards(tmp_path):
+    from cf_vlm_hf.data import load_counterfactual_dataset, save_counterfactual_dataset
+
+    generated = shapes_world_dataset(6, "train", seed=3, num_counterfactuals=2, num_edits=4)
+    shards = save_counterfactual_dataset(generated, tmp_path / "corpus", max_shard_size=20_000)
+    assert len(shards) > 1
+    loaded = load_counterfactual_dataset(str(tmp_path / "corpus"))
+    assert len(loaded) == 6
+    for a, b in zip(generated, loaded):
+        assert (a["id"], a["caption"], a["cf_captions"]) == (b["id"], b["caption"], b["cf_captions"])
+        assert a["edit_types"] == b["edit_types"] and a["edit_captions"] == b["edit_captions"]
+        for image_a, image_b in zip([a["image"], *a["cf_images"], *a["edit_images"]],
+                                    [b["image"], *b["cf_images"], *b["edit_images"]]):
+            assert np.array_equal(np.asarray(image_a), np.asarray(image_b))

@@ -33,7 +33,7 @@ def metric(results: dict, model: str, split: str, name: str) -> list[float]:
 def arm_timing(results: dict, model: str) -> str:
     arms = [a for a in results["arms"] if a["name"] == model]
     if not arms:
-        return "cached" if model == "base" else ""
+        return "– | cached | –" if model == "base" else "– | – | –"
     steps = arms[0]["steps"]
     wall = statistics.fmean(a["wall_seconds"] for a in arms)
     return f"{steps} | {wall:.0f} s | {wall / steps:.2f}"
