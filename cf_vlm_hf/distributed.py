@@ -55,6 +55,19 @@ def gather_with_grad(tensor: torch.Tensor) -> torch.Tensor:
     return torch.cat([piece[:n] for piece, n in zip(pieces, sizes)])
 
 
+def global_mean_weight(local_count: int, device: torch.device | None = None) -> float:
+    """Factor turning this rank's mean over ``local_count`` items into its share of the global mean.
+
+    DDP averages gradients over W ranks, so a per-rank mean weighted by ``local_count * W / global_count``
+    averages to the mean over all ranks' items, however unevenly they are spread (1.0 with one process).
+    """
+    if world_size() == 1:
+        return 1.0
+    total = torch.tensor([float(local_count)], device=device)
+    dist.all_reduce(total)
+    return local_count * world_size() / max(total.item(), 1.0)
+
+
 def shutdown() -> None:
     """Wait for every rank, then destroy the process group.
 

@@ -93,6 +93,8 @@ def evaluate_counterfactual_split(
         images = embed.images([row["image"] for row in batch] + [batch[b]["edit_images"][j] for b, j in edits])
         anchor_images, edit_images = images[: len(batch)], images[len(batch) :]
         anchor_texts = embed.texts([row["caption"] for row in batch])
+        # One text forward for the chunk's edit captions (the cache then serves the lookups below).
+        embed.texts([row["edit_captions"][j] for b, j in edits if (row := batch[b]).get("edit_captions")])
         anchors.append(anchor_images)
         captions.extend(row["caption"] for row in batch)
         for n, (b, j) in enumerate(edits):

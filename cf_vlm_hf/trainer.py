@@ -16,6 +16,7 @@ from transformers import Trainer
 
 from .collator import CounterfactualCollator
 from .config import CounterfactualConfig
+from .distributed import global_mean_weight
 from .losses import (
     causal_discrimination_loss,
     cross_scenario_discrimination_loss,
@@ -111,6 +112,16 @@ class CounterfactualTrainer(Trainer):
                 terms["csd"] = scenario_discrimination_loss(scores.anchor, scores.cf, scores.cf_mask, args.csd_margin)
         if weights["fcd"] > 0 and scores.edit is not None:
             terms["fcd"] = causal_discrimination_loss(scores.anchor, scores.edit, scores.edit_mask, args.fcd_margin)
+        # The margin terms average over the anchors that have counterfactuals / edits; re-weight each rank's mean
+        # so that DDP's average over ranks is the mean over all such anchors of the global batch.
+        # Every rank takes part in the count's all-reduce whenever the config uses the term (a rank whose batch
+        # lacks counterfactuals counts 0), so the collectives always match.
+        for name, mask in (("csd", scores.cf_mask), ("fcd", scores.edit_mask)):
+            if weights[name] > 0:
+                valid = 0 if mask is None else int(mask.any(dim=1).sum().item())
+                factor = global_mean_weight(valid, scores.anchor.device)
+                if name in terms:
+                    terms[name] = terms[name] * factor
         loss = sum(weights[name] * value for name, value in terms.items())
 
         mode = "train" if model.training else "eval"
@@ -133,10 +144,10 @@ class CounterfactualTrainer(Trainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         """Add the buffered CF-VLM metrics (averaged since the last log, over all processes) to ``logs``."""
-        mode = "train" if "loss" in logs else "eval"
+        mode = "eval" if any(key.startswith("eval_") for key in logs) else "train"
         sums, counts = self._metric_sums[mode], self._metric_counts[mode]
         # Every rank reduces the same fixed list of metrics, so the collective never mismatches.
-        local = torch.tensor([[sums[name], counts[name]] for name in METRICS], dtype=torch.float64)
+        local = torch.tensor([[sums[name], counts[name]] for name in METRICS], dtype=torch.float32)
         reduced = self.accelerator.reduce(local.to(self.accelerator.device), reduction="sum").cpu()
         prefix = "eval_" if mode == "eval" else ""
         for name, (total, count) in zip(METRICS, reduced.tolist()):

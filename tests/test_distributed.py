@@ -11,9 +11,11 @@ import pytest
 SCRIPT = Path(__file__).parent / "scripts" / "one_step.py"
 
 
-def run(tmp_path, name, processes, *flags):
+def run(tmp_path, name, processes, *flags, uneven=False):
     out = tmp_path / f"{name}.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    if uneven:
+        env["CF_UNEVEN"] = "1"
     if processes == 1:
         command = [sys.executable, str(SCRIPT), str(out), *flags]
     else:
@@ -44,3 +46,13 @@ def test_two_processes_without_gathering_differ(tmp_path, single):
     # Each rank contrasts 4 pairs instead of 8: fewer negatives, a clearly lower InfoNCE.
     assert local["align_loss"] < single["align_loss"] - 0.1
     assert local["grad_norm"] != pytest.approx(single["grad_norm"], rel=1e-2)
+
+
+def test_margin_terms_are_global_means_when_ranks_hold_uneven_counterfactuals(tmp_path):
+    # 5 of the 8 rows have counterfactuals and edits, so the two ranks hold different numbers of valid anchors;
+    # each rank's margin means are re-weighted so that DDP's average is the mean over the global batch.
+    single = run(tmp_path, "single-uneven", 1, uneven=True)
+    ddp = run(tmp_path, "ddp-uneven", 2, uneven=True)
+    for name in ("csd_loss", "fcd_loss", "loss"):
+        assert ddp[name] == pytest.approx(single[name], abs=1e-5), name
+    assert ddp["grad_norm"] == pytest.approx(single["grad_norm"], rel=1e-4)
