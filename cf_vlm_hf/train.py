@@ -85,9 +85,11 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args) -> 
     """Fine-tune, save the model and processor to ``output_dir``, evaluate; return the metrics."""
     from .trainer import CounterfactualTrainer
 
-    check_args(data_args, training_args)
     model, processor = load_model_and_processor(model_args)
-    train_dataset, eval_dataset = load_corpus(data_args)
+    # The main process validates (and, in skip mode, writes the rejected rows) first; the others then reuse the
+    # `datasets` cache instead of racing it.
+    with training_args.main_process_first(desc="loading the corpus"):
+        train_dataset, eval_dataset = load_corpus(data_args)
     trainer = CounterfactualTrainer(
         model=model,
         args=training_args,
