@@ -94,7 +94,7 @@ def evaluate_counterfactual_split(
         anchor_images, edit_images = images[: len(batch)], images[len(batch) :]
         anchor_texts = embed.texts([row["caption"] for row in batch])
         # One text forward for the chunk's edit captions (the cache then serves the lookups below).
-        embed.texts([row["edit_captions"][j] for b, j in edits if (row := batch[b]).get("edit_captions")])
+        embed.texts([batch[b]["edit_captions"][j] for b, j in edits if batch[b].get("edit_captions")])
         anchors.append(anchor_images)
         captions.extend(row["caption"] for row in batch)
         for n, (b, j) in enumerate(edits):
