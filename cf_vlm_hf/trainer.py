@@ -115,13 +115,13 @@ class CounterfactualTrainer(Trainer):
         # The margin terms average over the anchors that have counterfactuals / edits; re-weight each rank's mean
         # so that DDP's average over ranks is the mean over all such anchors of the global batch.
         # Every rank takes part in the count's all-reduce whenever the config uses the term (a rank whose batch
-        # lacks counterfactuals counts 0), so the collectives always match.
+        # lacks counterfactuals counts 0), so the collectives always match; such a batch contributes an exact
+        # zero that still carries a graph, and is logged as one.
         for name, mask in (("csd", scores.cf_mask), ("fcd", scores.edit_mask)):
             if weights[name] > 0:
                 valid = 0 if mask is None else int(mask.any(dim=1).sum().item())
                 factor = global_mean_weight(valid, scores.anchor.device)
-                if name in terms:
-                    terms[name] = terms[name] * factor
+                terms[name] = terms[name] * factor if name in terms else scores.anchor.sum() * 0.0
         loss = sum(weights[name] * value for name, value in terms.items())
 
         mode = "train" if model.training else "eval"

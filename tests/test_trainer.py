@@ -215,3 +215,16 @@ def test_non_dual_encoder_is_refused(tmp_path):
     _, processor = tiny_clip()
     with pytest.raises(ValueError, match="BertModel is not a dual encoder"):
         CounterfactualTrainer(model=model, args=config(tmp_path), processing_class=processor)
+
+
+def test_batch_without_counterfactuals_gives_exact_zero_terms(tmp_path):
+    model, processor = tiny_clip()
+    trainer = CounterfactualTrainer(model=model, args=config(tmp_path), processing_class=processor)
+    batch = trainer.data_collator(make_rows(4, num_cf=0, num_edits=0))
+    loss = trainer.compute_loss(model, batch)
+    loss.backward()
+    trainer.log({"loss": loss.item()})
+    logged = trainer.state.log_history[-1]
+    assert logged["csd_loss"] == 0.0 and logged["fcd_loss"] == 0.0
+    assert logged["loss"] == pytest.approx(logged["align_loss"], rel=1e-6)
+    assert "csd_accuracy" not in logged and "fcd_accuracy" not in logged
