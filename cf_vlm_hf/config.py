@@ -9,6 +9,11 @@ from transformers import TrainingArguments
 OBJECTIVES = ("cf-vlm", "clip", "negclip")
 SCENARIO_PAIRINGS = ("paper", "cross")
 ALIGNMENT_KINDS = ("infonce", "sigmoid")
+GENERATIVE_SCORES = ("caption-likelihood", "yes-probability")
+# Margin defaults when csd_margin / fcd_margin are left unset (None): cosine units for dual encoders (the paper's),
+# log-probability units for generative VLMs (calibrated on the tiny test models, see the README).
+DUAL_ENCODER_MARGINS = {"csd": 0.25, "fcd": 0.30}
+GENERATIVE_MARGINS = {"csd": 1.0, "fcd": 1.0}
 
 
 @dataclass
@@ -42,11 +47,19 @@ class CounterfactualConfig(TrainingArguments):
     fcd_weight: float = field(
         default=1.0, metadata={"help": "Weight of the fine-grained causal discrimination loss L_fcd."}
     )
-    csd_margin: float = field(
-        default=0.25, metadata={"help": "Margin m1 of L_csd, in score units (cosine for dual encoders)."}
+    csd_margin: float | None = field(
+        default=None,
+        metadata={
+            "help": "Margin m1 of L_csd, in score units: cosine for dual encoders (default 0.25, the paper's), "
+            "log-probability for generative VLMs (default 1.0)."
+        },
     )
-    fcd_margin: float = field(
-        default=0.30, metadata={"help": "Margin m2 of L_fcd, in score units (cosine for dual encoders)."}
+    fcd_margin: float | None = field(
+        default=None,
+        metadata={
+            "help": "Margin m2 of L_fcd, in score units: cosine for dual encoders (default 0.30, the paper's), "
+            "log-probability for generative VLMs (default 1.0)."
+        },
     )
     scenario_pairing: str = field(
         default="paper",
@@ -90,6 +103,43 @@ class CounterfactualConfig(TrainingArguments):
             "sees the negatives of the global batch."
         },
     )
+    generative_score: str = field(
+        default="caption-likelihood",
+        metadata={
+            "help": "S(I,T) of a generative VLM: 'caption-likelihood' (mean log-probability of the caption tokens "
+            "after the image and `caption_prompt`, in the model's chat template) or 'yes-probability' (VQAScore: "
+            "log P(`yes_answer`) as the first answer token to `yes_question`). Dual encoders ignore it.",
+            "choices": list(GENERATIVE_SCORES),
+        },
+    )
+    caption_prompt: str = field(
+        default="Describe the image.",
+        metadata={"help": "Generative VLMs, caption-likelihood: the user text after the image; the caption is the answer."},
+    )
+    yes_question: str = field(
+        default='Does this image show "{caption}"? Answer yes or no.',
+        metadata={"help": "Generative VLMs, yes-probability: the question; {caption} is replaced by the caption."},
+    )
+    yes_answer: str = field(
+        default="Yes",
+        metadata={"help": "Generative VLMs, yes-probability: the answer whose first token's log-probability is S."},
+    )
+    max_sequences_per_forward: int | None = field(
+        default=None,
+        metadata={
+            "help": "Generative VLMs: at most this many (image, text) sequences per model forward; a batch of B "
+            "anchors holds B*(1+K+M) of them (more with the cross L_csd), so this bounds activation memory. "
+            "Default: one forward per batch."
+        },
+    )
+    generative_max_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "Generative VLMs: longest sequence in tokens (image and prompt tokens included); a longer one is "
+            "an error naming the row, never truncated. Default: the smaller of the tokenizer's model_max_length "
+            "and the language model's max_position_embeddings."
+        },
+    )
     remove_unused_columns: bool = field(
         default=False,
         metadata={"help": "Keep False: the collator needs the corpus columns, which the model forward does not name."},
@@ -114,8 +164,16 @@ class CounterfactualConfig(TrainingArguments):
             raise ValueError(f"scenario_pairing must be one of {SCENARIO_PAIRINGS}, got {self.scenario_pairing!r}")
         if self.alignment_kind is not None and self.alignment_kind not in ALIGNMENT_KINDS:
             raise ValueError(f"alignment_kind must be one of {ALIGNMENT_KINDS} or None, got {self.alignment_kind!r}")
+        if self.generative_score not in GENERATIVE_SCORES:
+            raise ValueError(f"generative_score must be one of {GENERATIVE_SCORES}, got {self.generative_score!r}")
+        if "{caption}" not in self.yes_question:
+            raise ValueError(f"yes_question must contain '{{caption}}', got {self.yes_question!r}")
+        if self.max_sequences_per_forward is not None and self.max_sequences_per_forward < 1:
+            raise ValueError(f"max_sequences_per_forward must be >= 1 or None, got {self.max_sequences_per_forward}")
         for name in ("align_weight", "csd_weight", "fcd_weight", "csd_margin", "fcd_margin"):
             value = getattr(self, name)
+            if value is None and name.endswith("margin"):
+                continue
             if not value >= 0:  # also catches NaN
                 raise ValueError(f"{name} must be a non-negative number, got {value}")
         if self.temperature is not None and not self.temperature > 0:
@@ -135,6 +193,14 @@ class CounterfactualConfig(TrainingArguments):
         if self.objective == "cf-vlm":
             return {"align": self.align_weight, "csd": self.csd_weight, "fcd": self.fcd_weight}
         return {"align": self.align_weight, "csd": 0.0, "fcd": 0.0}
+
+    def margins(self, generative: bool) -> dict[str, float]:
+        """m1 and m2 for a model kind: the configured values, else that kind's defaults (score units differ)."""
+        defaults = GENERATIVE_MARGINS if generative else DUAL_ENCODER_MARGINS
+        return {
+            "csd": defaults["csd"] if self.csd_margin is None else self.csd_margin,
+            "fcd": defaults["fcd"] if self.fcd_margin is None else self.fcd_margin,
+        }
 
     @property
     def needs_counterfactuals(self) -> bool:

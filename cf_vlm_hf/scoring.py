@@ -142,8 +142,13 @@ class DualEncoderScorer:
         return alignment_loss(images, texts, inputs["logit_scale"], inputs["logit_bias"], inputs["kind"], extra)
 
 
-def build_scorer(model: torch.nn.Module, args) -> DualEncoderScorer:
-    """The scorer for ``model``, chosen by what the model can do, configured from a `CounterfactualConfig`."""
+def build_scorer(model: torch.nn.Module, args):
+    """The scorer for ``model``, chosen by what the model can do, configured from a `CounterfactualConfig`.
+
+    A dual encoder (``get_image_features`` and ``get_text_features``) gets `DualEncoderScorer`; an
+    image-text-to-text language model (it generates, has an output head and takes ``pixel_values``) gets
+    `cf_vlm_hf.generative.GenerativeScorer` with ``args.generative_score``.
+    """
     if is_dual_encoder(model):
         return DualEncoderScorer(
             temperature=args.temperature,
@@ -151,8 +156,14 @@ def build_scorer(model: torch.nn.Module, args) -> DualEncoderScorer:
             gather_across_devices=args.gather_across_devices,
             hard_negative_captions=args.objective == "negclip",
         )
+    from .generative import GenerativeScorer, is_generative_vlm
+
+    if is_generative_vlm(model):
+        if args.objective == "negclip":
+            raise ValueError("objective 'negclip' needs a dual encoder (a contrastive L_align); use 'cf-vlm' or 'clip'")
+        return GenerativeScorer(score=args.generative_score)
     raise ValueError(
-        f"{type(core_model(model)).__name__} is not a dual encoder (it has no get_image_features/get_text_features). "
-        "This version of cf-vlm-hf trains dual encoders (CLIP, SigLIP, VisionTextDualEncoder); pass a custom "
-        "`scorer=` to CounterfactualTrainer for other models."
+        f"{type(core_model(model)).__name__} is not a dual encoder (it has no get_image_features/get_text_features) "
+        "nor an image-text-to-text language model (generate + output embeddings + a forward taking pixel_values); "
+        "pass a custom `scorer=` to CounterfactualTrainer for other models."
     )

@@ -15,6 +15,7 @@ import torch
 from transformers import Trainer
 
 from .collator import CounterfactualCollator
+from .generative_collator import GenerativeCollator
 from .config import CounterfactualConfig
 from .distributed import global_mean_weight
 from .losses import (
@@ -22,7 +23,7 @@ from .losses import (
     cross_scenario_discrimination_loss,
     scenario_discrimination_loss,
 )
-from .scoring import CounterfactualScores, build_scorer, core_model
+from .scoring import CounterfactualScores, build_scorer, core_model, is_dual_encoder
 
 # Logged metrics: losses are averaged over steps, accuracies over items (anchor-counterfactual pairs, anchors).
 METRICS = ("align_loss", "csd_loss", "fcd_loss", "csd_accuracy", "fcd_accuracy")
@@ -51,9 +52,13 @@ class CounterfactualTrainer(Trainer):
 
     Args:
         model: a dual encoder (CLIPModel, SiglipModel, VisionTextDualEncoderModel, or any model whose forward
-            returns ``image_embeds`` and ``text_embeds``).
+            returns ``image_embeds`` and ``text_embeds``) or a generative VLM (``AutoModelForImageTextToText``:
+            LLaVA, Qwen2-VL, Qwen2.5-VL, PaliGemma, Idefics3, ...).
         args: a `CounterfactualConfig`.
         scorer: optional; defaults to the scorer `build_scorer` picks for the model.
+        peft_config: optional `peft.PeftConfig` (e.g. ``LoraConfig``): the model is wrapped with
+            ``peft.get_peft_model`` (after enabling gradient checkpointing and input gradients when
+            ``args.gradient_checkpointing``), so only the adapter trains and checkpoints hold the adapter.
         Every other argument is `transformers.Trainer`'s.
     """
 
@@ -69,6 +74,7 @@ class CounterfactualTrainer(Trainer):
         eval_dataset=None,
         processing_class=None,
         scorer=None,
+        peft_config=None,
         **kwargs,
     ):
         if args is None:
@@ -78,6 +84,8 @@ class CounterfactualTrainer(Trainer):
                 f"args must be a CounterfactualConfig (got {type(args).__name__}); it carries the loss weights, margins "
                 "and objective"
             )
+        if peft_config is not None:
+            model = wrap_with_peft(model, peft_config, args)
         if data_collator is None:
             if processing_class is None:
                 raise ValueError("pass `processing_class` (the model's processor) or a `data_collator`")
@@ -100,18 +108,19 @@ class CounterfactualTrainer(Trainer):
         """Weighted sum of L_align, L_csd and L_fcd on one batch (each term as in `cf_vlm_hf.losses`)."""
         args: CounterfactualConfig = self.args
         weights = args.loss_weights
+        margins = args.margins(generative=getattr(self.scorer, "log_prob_scores", False))
         scores = self.scorer.score(model, inputs)
         terms = {"align": self.scorer.alignment_loss(scores)}
         if weights["csd"] > 0 and scores.cf is not None:
             if args.scenario_pairing == "cross":
                 terms["csd"] = cross_scenario_discrimination_loss(
                     scores.anchor, scores.anchor_image_cf_text, scores.cf_image_anchor_text, scores.cf_mask,
-                    args.csd_margin,
+                    margins["csd"],
                 )
             else:
-                terms["csd"] = scenario_discrimination_loss(scores.anchor, scores.cf, scores.cf_mask, args.csd_margin)
+                terms["csd"] = scenario_discrimination_loss(scores.anchor, scores.cf, scores.cf_mask, margins["csd"])
         if weights["fcd"] > 0 and scores.edit is not None:
-            terms["fcd"] = causal_discrimination_loss(scores.anchor, scores.edit, scores.edit_mask, args.fcd_margin)
+            terms["fcd"] = causal_discrimination_loss(scores.anchor, scores.edit, scores.edit_mask, margins["fcd"])
         # The margin terms average over the anchors that have counterfactuals / edits; re-weight each rank's mean
         # so that DDP's average over ranks is the mean over all such anchors of the global batch.
         # Every rank takes part in the count's all-reduce whenever the config uses the term (a rank whose batch
@@ -158,8 +167,33 @@ class CounterfactualTrainer(Trainer):
         super().log(logs, start_time)
 
 
-def default_collator(processing_class, args: CounterfactualConfig, model=None) -> CounterfactualCollator:
+def wrap_with_peft(model, peft_config, args: CounterfactualConfig):
+    """``peft.get_peft_model(model, peft_config)``, prepared for gradient checkpointing as TRL prepares it."""
+    try:
+        from peft import PeftConfig, PeftModel, get_peft_model
+    except ImportError as err:
+        raise ImportError("peft_config needs the `peft` package: pip install 'cf-vlm-hf[peft]'") from err
+    if not isinstance(peft_config, PeftConfig):
+        raise TypeError(f"peft_config must be a peft.PeftConfig (e.g. peft.LoraConfig), got {type(peft_config).__name__}")
+    if isinstance(model, PeftModel):
+        raise ValueError(
+            "the model is already a PeftModel and a peft_config was passed too: pass the PeftModel without "
+            "peft_config, or merge it first (model.merge_and_unload()) to train a new adapter"
+        )
+    if args.gradient_checkpointing:
+        kwargs = args.gradient_checkpointing_kwargs or {"use_reentrant": False}
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        # With frozen embeddings, checkpointed blocks would see inputs without grad and drop the adapter's gradient.
+        model.enable_input_require_grads()
+    return get_peft_model(model, peft_config)
+
+
+def default_collator(processing_class, args: CounterfactualConfig, model=None):
     """The collator a config implies: only the pieces its objective uses go through the model."""
+    from .generative import is_generative_vlm
+
+    if model is not None and not is_dual_encoder(model) and is_generative_vlm(model):
+        return generative_collator(processing_class, args, model)
     model_type = getattr(getattr(core_model(model), "config", None), "model_type", "") if model is not None else ""
     # SigLIP was pre-trained on captions padded to the maximum length; its text tower expects that padding.
     padding = "max_length" if model_type.startswith("siglip") else True
@@ -171,5 +205,33 @@ def default_collator(processing_class, args: CounterfactualConfig, model=None) -
         edit_images=args.needs_edits,
         edit_captions=args.objective == "negclip",
         padding=padding,
+        seed=args.seed,
+    )
+
+
+def generative_collator(processor, args: CounterfactualConfig, model) -> GenerativeCollator:
+    """`GenerativeCollator` for ``model``: the sequences the config's objective scores, within its length limit."""
+    max_length = args.generative_max_length
+    if max_length is None:
+        config = core_model(model).config
+        text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        positions = getattr(text_config, "max_position_embeddings", None)
+        limit = getattr(getattr(processor, "tokenizer", processor), "model_max_length", None)
+        candidates = [v for v in (positions, limit) if v is not None and v < 1e9]
+        max_length = int(min(candidates)) if candidates else None
+    return GenerativeCollator(
+        processor,
+        score=args.generative_score,
+        caption_prompt=args.caption_prompt,
+        yes_question=args.yes_question,
+        yes_answer=args.yes_answer,
+        max_counterfactuals=args.max_counterfactuals,
+        max_edits=args.max_edits,
+        counterfactual_pairs=args.objective == "cf-vlm" and args.csd_weight > 0,
+        cross_pairs=args.objective == "cf-vlm" and args.csd_weight > 0 and args.scenario_pairing == "cross",
+        edits=args.needs_edits,
+        alignment=args.loss_weights["align"] > 0,
+        max_sequences_per_forward=args.max_sequences_per_forward,
+        max_length=max_length,
         seed=args.seed,
     )

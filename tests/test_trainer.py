@@ -213,7 +213,7 @@ def test_non_dual_encoder_is_refused(tmp_path):
 
     model = BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64))
     _, processor = tiny_clip()
-    with pytest.raises(ValueError, match="BertModel is not a dual encoder"):
+    with pytest.raises(ValueError, match="BertModel is not a dual encoder .* nor an image-text-to-text"):
         CounterfactualTrainer(model=model, args=config(tmp_path), processing_class=processor)
 
 
