@@ -10,10 +10,6 @@ OBJECTIVES = ("cf-vlm", "clip", "negclip")
 SCENARIO_PAIRINGS = ("paper", "cross")
 ALIGNMENT_KINDS = ("infonce", "sigmoid")
 GENERATIVE_SCORES = ("caption-likelihood", "yes-probability")
-# Margin defaults when csd_margin / fcd_margin are left unset (None): cosine units for dual encoders (the paper's),
-# log-probability units for generative VLMs (calibrated on the tiny test models, see the README).
-DUAL_ENCODER_MARGINS = {"csd": 0.25, "fcd": 0.30}
-GENERATIVE_MARGINS = {"csd": 1.0, "fcd": 1.0}
 
 
 @dataclass
@@ -47,18 +43,20 @@ class CounterfactualConfig(TrainingArguments):
     fcd_weight: float = field(
         default=1.0, metadata={"help": "Weight of the fine-grained causal discrimination loss L_fcd."}
     )
-    csd_margin: float | None = field(
-        default=None,
+    csd_margin: float = field(
+        default=0.25,
         metadata={
-            "help": "Margin m1 of L_csd, in score units: cosine for dual encoders (default 0.25, the paper's), "
-            "log-probability for generative VLMs (default 1.0)."
+            "help": "Margin m1 of L_csd, in score units: cosine for dual encoders, log-probability (nats; mean per "
+            "caption token for caption-likelihood) for generative VLMs. The default suits both (README, 'Generative "
+            "VLMs': calibration)."
         },
     )
-    fcd_margin: float | None = field(
-        default=None,
+    fcd_margin: float = field(
+        default=0.30,
         metadata={
-            "help": "Margin m2 of L_fcd, in score units: cosine for dual encoders (default 0.30, the paper's), "
-            "log-probability for generative VLMs (default 1.0)."
+            "help": "Margin m2 of L_fcd, in score units: cosine for dual encoders, log-probability (nats; mean per "
+            "caption token for caption-likelihood) for generative VLMs. The default suits both (README, 'Generative "
+            "VLMs': calibration)."
         },
     )
     scenario_pairing: str = field(
@@ -172,8 +170,6 @@ class CounterfactualConfig(TrainingArguments):
             raise ValueError(f"max_sequences_per_forward must be >= 1 or None, got {self.max_sequences_per_forward}")
         for name in ("align_weight", "csd_weight", "fcd_weight", "csd_margin", "fcd_margin"):
             value = getattr(self, name)
-            if value is None and name.endswith("margin"):
-                continue
             if not value >= 0:  # also catches NaN
                 raise ValueError(f"{name} must be a non-negative number, got {value}")
         if self.temperature is not None and not self.temperature > 0:
@@ -193,14 +189,6 @@ class CounterfactualConfig(TrainingArguments):
         if self.objective == "cf-vlm":
             return {"align": self.align_weight, "csd": self.csd_weight, "fcd": self.fcd_weight}
         return {"align": self.align_weight, "csd": 0.0, "fcd": 0.0}
-
-    def margins(self, generative: bool) -> dict[str, float]:
-        """m1 and m2 for a model kind: the configured values, else that kind's defaults (score units differ)."""
-        defaults = GENERATIVE_MARGINS if generative else DUAL_ENCODER_MARGINS
-        return {
-            "csd": defaults["csd"] if self.csd_margin is None else self.csd_margin,
-            "fcd": defaults["fcd"] if self.fcd_margin is None else self.fcd_margin,
-        }
 
     @property
     def needs_counterfactuals(self) -> bool:

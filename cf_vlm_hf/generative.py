@@ -76,8 +76,6 @@ class GenerativeScorer:
         score: "caption-likelihood" (mean caption-token log-probability) or "yes-probability" (log P("Yes")).
     """
 
-    log_prob_scores = True  # scores are log-probabilities: the trainer uses the generative margin defaults
-
     def __init__(self, score: str = "caption-likelihood"):
         if score not in GENERATIVE_SCORES:
             raise ValueError(f"score must be one of {GENERATIVE_SCORES}, got {score!r}")

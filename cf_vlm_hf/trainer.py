@@ -108,19 +108,18 @@ class CounterfactualTrainer(Trainer):
         """Weighted sum of L_align, L_csd and L_fcd on one batch (each term as in `cf_vlm_hf.losses`)."""
         args: CounterfactualConfig = self.args
         weights = args.loss_weights
-        margins = args.margins(generative=getattr(self.scorer, "log_prob_scores", False))
         scores = self.scorer.score(model, inputs)
         terms = {"align": self.scorer.alignment_loss(scores)}
         if weights["csd"] > 0 and scores.cf is not None:
             if args.scenario_pairing == "cross":
                 terms["csd"] = cross_scenario_discrimination_loss(
                     scores.anchor, scores.anchor_image_cf_text, scores.cf_image_anchor_text, scores.cf_mask,
-                    margins["csd"],
+                    args.csd_margin,
                 )
             else:
-                terms["csd"] = scenario_discrimination_loss(scores.anchor, scores.cf, scores.cf_mask, margins["csd"])
+                terms["csd"] = scenario_discrimination_loss(scores.anchor, scores.cf, scores.cf_mask, args.csd_margin)
         if weights["fcd"] > 0 and scores.edit is not None:
-            terms["fcd"] = causal_discrimination_loss(scores.anchor, scores.edit, scores.edit_mask, margins["fcd"])
+            terms["fcd"] = causal_discrimination_loss(scores.anchor, scores.edit, scores.edit_mask, args.fcd_margin)
         # The margin terms average over the anchors that have counterfactuals / edits; re-weight each rank's mean
         # so that DDP's average over ranks is the mean over all such anchors of the global batch.
         # Every rank takes part in the count's all-reduce whenever the config uses the term (a rank whose batch
@@ -180,10 +179,17 @@ def wrap_with_peft(model, peft_config, args: CounterfactualConfig):
             "the model is already a PeftModel and a peft_config was passed too: pass the PeftModel without "
             "peft_config, or merge it first (model.merge_and_unload()) to train a new adapter"
         )
-    if args.gradient_checkpointing:
-        kwargs = args.gradient_checkpointing_kwargs or {"use_reentrant": False}
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-        # With frozen embeddings, checkpointed blocks would see inputs without grad and drop the adapter's gradient.
+    if args.gradient_checkpointing:  # mirrors args.activation_checkpointing (transformers >= 5.2x)
+        kwargs = dict(getattr(args, "activation_checkpointing_kwargs", None) or args.gradient_checkpointing_kwargs or {})
+        if hasattr(model, "activation_checkpointing_enable"):
+            every_n_layers, offload = kwargs.pop("every_n_layers", 1), kwargs.pop("offload", False)
+            model.activation_checkpointing_enable(
+                activation_checkpointing_kwargs=kwargs or None, every_n_layers=every_n_layers, offload=offload
+            )
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs or None)
+        # With frozen embeddings, reentrant checkpointed blocks would see inputs without grad and drop the adapter's
+        # gradient: make the input embeddings require grad, as TRL does.
         model.enable_input_require_grads()
     return get_peft_model(model, peft_config)
 
