@@ -5,7 +5,7 @@
 For each tiny test VLM (random weights, built from configs as in tests/generative_models.py), each score kind and
 each margin, trains full fine-tuning for ``--steps`` steps of 8 anchors (2 counterfactual pairs, 1 colour edit
 each) and prints, on 32 held-out anchors, before -> after: the caption NLL (L_align), the fcd / csd accuracies, the
-mean gap S(I,T) - max_j S(E_j,T) and the mean gap S(I,T) - S(I'_k,T'_k), plus the spread (std) of the anchor scores.
+mean gap S(I,T) - max_j S(E_j,T) and the mean gap S(I,T) - S(I'_k,T'_k), the cross accuracy (with --pairing cross), plus the spread (std) of the anchor scores.
 Numbers recorded in the README ("Generative VLMs").
 """
 
@@ -20,7 +20,11 @@ warnings.filterwarnings("ignore")
 
 
 def gaps(trainer, rows):
-    """Mean fcd gap, mean csd gap and anchor-score std on ``rows`` (one batch, no gradient)."""
+    """Mean fcd gap, mean csd gap, cross accuracy and anchor-score std on ``rows`` (one batch, no gradient).
+
+    Cross accuracy: the share of valid (anchor, k) with S(I,T) > S(I,T'_k) and S(I,T) > S(I'_k,T) (NaN when the
+    batch has no cross scores, i.e. with the paper-form L_csd).
+    """
     model = trainer.model.eval()
     batch = trainer._prepare_inputs(trainer.data_collator(rows))
     with torch.no_grad():
@@ -28,7 +32,12 @@ def gaps(trainer, rows):
     hardest = scores.edit.masked_fill(~scores.edit_mask, float("-inf")).max(dim=1).values
     fcd = (scores.anchor - hardest).mean().item()
     csd = ((scores.anchor.unsqueeze(1) - scores.cf)[scores.cf_mask]).mean().item()
-    return fcd, csd, scores.anchor.std().item()
+    cross = float("nan")
+    if scores.anchor_image_cf_text is not None:
+        anchor = scores.anchor.unsqueeze(1)
+        wins = (anchor > scores.anchor_image_cf_text) & (anchor > scores.cf_image_anchor_text)
+        cross = wins[scores.cf_mask].float().mean().item()
+    return fcd, csd, cross, scores.anchor.std().item()
 
 
 def main() -> None:
@@ -47,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     train, held_out = make_rows(64, seed=1, num_edits=1), make_rows(32, seed=2, num_edits=1)
-    print("family kind pairing margin | align_nll fcd_acc csd_acc fcd_gap csd_gap anchor_std (before -> after)")
+    print("family kind pairing margin | align_nll fcd_acc csd_acc fcd_gap csd_gap cross_acc anchor_std (before -> after)")
     for family in args.families:
         for kind in args.kinds:
             for margin in args.margins:

@@ -183,6 +183,7 @@ class GenerativeCollator:
             )
         self.processed_images = 0  # images that went through the image processor (for tests and benchmarks)
         self.rng = np.random.default_rng(seed)
+        self._prefix_ids: dict[str, list[int]] = {}
 
     # ----------------------------------------------------------------------------------------------- prompt text
     def prompt_and_target(self, caption: str, as_caption: bool) -> tuple[str, str]:
@@ -300,7 +301,11 @@ class GenerativeCollator:
 
     def _target_ids(self, prefix: str, target: str) -> list[int]:
         """Token ids of ``target`` after ``prefix``; checks that tokenizing them together keeps the prefix intact."""
-        head = self.tokenizer(prefix, add_special_tokens=True)["input_ids"]
+        if prefix not in self._prefix_ids:  # the same few prompts recur in every batch
+            if len(self._prefix_ids) >= 4096:  # yes-probability prompts hold the caption: keep the cache bounded
+                self._prefix_ids.clear()
+            self._prefix_ids[prefix] = self.tokenizer(prefix, add_special_tokens=True)["input_ids"]
+        head = self._prefix_ids[prefix]
         full = self.tokenizer(prefix + target, add_special_tokens=True)["input_ids"]
         if full[: len(head)] != head:
             raise ValueError(
