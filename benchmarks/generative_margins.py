@@ -5,7 +5,8 @@
 For each tiny test VLM (random weights, built from configs as in tests/generative_models.py), each score kind and
 each margin, trains full fine-tuning for ``--steps`` steps of 8 anchors (2 counterfactual pairs, 1 colour edit
 each) and prints, on 32 held-out anchors, before -> after: the caption NLL (L_align), the fcd / csd accuracies, the
-mean gap S(I,T) - max_j S(E_j,T) and the mean gap S(I,T) - S(I'_k,T'_k), the cross accuracy (with --pairing cross), plus the spread (std) of the anchor scores.
+mean gap S(I,T) - max_j S(E_j,T) and the mean gap S(I,T) - S(I'_k,T'_k), the cross accuracy (with
+--pairing cross), plus the spread (std) of the anchor scores.
 Numbers recorded in the README ("Generative VLMs").
 """
 
@@ -56,7 +57,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     train, held_out = make_rows(64, seed=1, num_edits=1), make_rows(32, seed=2, num_edits=1)
-    print("family kind pairing margin | align_nll fcd_acc csd_acc fcd_gap csd_gap cross_acc anchor_std (before -> after)")
+    columns = "align_nll fcd_acc csd_acc fcd_gap csd_gap cross_acc anchor_std"
+    print(f"family kind pairing margin | {columns} (before -> after)")
     for family in args.families:
         for kind in args.kinds:
             for margin in args.margins:

@@ -11,6 +11,7 @@ _EXPORTS = {
     "CounterfactualConfig": "cf_vlm_hf.config",
     "CounterfactualTrainer": "cf_vlm_hf.trainer",
     "CounterfactualCollator": "cf_vlm_hf.collator",
+    "GenerativeCollator": "cf_vlm_hf.generative_collator",
     "load_counterfactual_dataset": "cf_vlm_hf.data",
     "save_counterfactual_dataset": "cf_vlm_hf.data",
 }

@@ -112,7 +112,9 @@ class CounterfactualConfig(TrainingArguments):
     )
     caption_prompt: str = field(
         default="Describe the image.",
-        metadata={"help": "Generative VLMs, caption-likelihood: the user text after the image; the caption is the answer."},
+        metadata={
+            "help": "Generative VLMs, caption-likelihood: the user text after the image; the caption is the answer."
+        },
     )
     yes_question: str = field(
         default='Does this image show "{caption}"? Answer yes or no.',

@@ -81,7 +81,9 @@ class GenerativeScorer:
             raise ValueError(f"score must be one of {GENERATIVE_SCORES}, got {score!r}")
         self.score_kind = score
 
-    def sequence_scores(self, model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def sequence_scores(
+        self, model: torch.nn.Module, batch: dict[str, Any]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Every sequence of the batch -> (N,) scores, (N,) summed target log-probs and (N,) target token counts."""
         scores, sums, counts = [], [], []
         for chunk in batch["chunks"]:

@@ -215,7 +215,7 @@ class GenerativeCollator:
         rows = [check_row(row, index=f"{i} of the batch") for i, row in enumerate(rows)]
         batch_size = len(rows)
         # Each sequence: (image, caption, row position, caption form for L_align).
-        seqs: list[tuple[Any, str, int, bool]] = [(row["image"], row["caption"], b, False) for b, row in enumerate(rows)]
+        seqs: list[tuple[Any, str, int, bool]] = [(r["image"], r["caption"], b, False) for b, r in enumerate(rows)]
         cf_kept = [self._subset(len(r["cf_images"]), self.max_counterfactuals) if self.counterfactual_pairs else []
                    for r in rows]
         edit_kept = [self._subset(len(r["edit_images"]), self.max_edits) if self.edits else [] for r in rows]
@@ -238,7 +238,8 @@ class GenerativeCollator:
             if self.score == "caption-likelihood":
                 batch["align_index"] = torch.arange(batch_size)
             else:
-                batch["align_index"] = torch.tensor([add(r["image"], r["caption"], b, True) for b, r in enumerate(rows)])
+                captions = [add(r["image"], r["caption"], b, True) for b, r in enumerate(rows)]
+                batch["align_index"] = torch.tensor(captions)
 
         step = self.max_sequences_per_forward or len(seqs)
         batch["chunks"] = [self._encode(seqs[i : i + step], rows) for i in range(0, len(seqs), step)]

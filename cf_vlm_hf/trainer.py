@@ -173,14 +173,17 @@ def wrap_with_peft(model, peft_config, args: CounterfactualConfig):
     except ImportError as err:
         raise ImportError("peft_config needs the `peft` package: pip install 'cf-vlm-hf[peft]'") from err
     if not isinstance(peft_config, PeftConfig):
-        raise TypeError(f"peft_config must be a peft.PeftConfig (e.g. peft.LoraConfig), got {type(peft_config).__name__}")
+        raise TypeError(
+            f"peft_config must be a peft.PeftConfig (e.g. peft.LoraConfig), got {type(peft_config).__name__}"
+        )
     if isinstance(model, PeftModel):
         raise ValueError(
             "the model is already a PeftModel and a peft_config was passed too: pass the PeftModel without "
             "peft_config, or merge it first (model.merge_and_unload()) to train a new adapter"
         )
     if args.gradient_checkpointing:  # mirrors args.activation_checkpointing (transformers >= 5.2x)
-        kwargs = dict(getattr(args, "activation_checkpointing_kwargs", None) or args.gradient_checkpointing_kwargs or {})
+        kwargs = getattr(args, "activation_checkpointing_kwargs", None) or args.gradient_checkpointing_kwargs
+        kwargs = dict(kwargs or {})
         if hasattr(model, "activation_checkpointing_enable"):
             every_n_layers, offload = kwargs.pop("every_n_layers", 1), kwargs.pop("offload", False)
             model.activation_checkpointing_enable(

@@ -1,5 +1,6 @@
 """CounterfactualTrainer on tiny generative VLMs: the objectives train (with and without LoRA), PEFT behaves."""
 
+import json
 import os
 import subprocess
 import sys
@@ -215,3 +216,27 @@ def test_clip_objective_trains_only_the_caption_nll(tmp_path, corpus):
         chunk = {k: v for k, v in batch["chunks"][0].items()}
         reference = model(**chunk).loss  # transformers' own token-mean caption NLL over the same labels
     assert loss.item() == pytest.approx(reference.item(), abs=1e-5)
+
+
+def test_two_processes_with_chunked_forwards_match_one_process(tmp_path):
+    # DDP with several forwards per step (chunks) and one backward: the synchronised gradient is the global one.
+    from test_distributed import SCRIPT
+
+    def run(name, processes):
+        out = tmp_path / f"{name}.json"
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "CF_MODEL": "llava"}
+        flags = ["--max_sequences_per_forward", "5", "--learning_rate", "0.001"]
+        if processes == 1:
+            command = [sys.executable, str(SCRIPT), str(out), *flags]
+        else:
+            command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                       str(SCRIPT), str(out), "--per_device_train_batch_size", "4", *flags]
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-4000:]
+        return json.loads(out.read_text())
+
+    single, ddp = run("single", 1), run("ddp", 2)
+    assert ddp["world_size"] == 2
+    for name in ("align_loss", "csd_loss", "fcd_loss", "loss"):
+        assert ddp[name] == pytest.approx(single[name], abs=1e-5), name
+    assert ddp["grad_norm"] == pytest.approx(single["grad_norm"], rel=1e-4)

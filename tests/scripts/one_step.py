@@ -3,7 +3,11 @@
 Run alone (one process, batch 8) or under ``torchrun --nproc_per_node 2`` (two processes, batch 4 each): the
 global batch is the same 8 rows either way.
 
-    [CF_UNEVEN=1] python one_step.py OUT.json [--gather_across_devices False] [--per_device_train_batch_size 4]
+    [CF_UNEVEN=1] [CF_MODEL=llava] python one_step.py OUT.json [--gather_across_devices False]
+        [--per_device_train_batch_size 4] [--max_sequences_per_forward 5]
+
+``CF_MODEL=llava`` trains a tiny generative LLaVA instead of CLIP (several forwards per step with
+``--max_sequences_per_forward``).
 """
 
 import json
@@ -36,7 +40,12 @@ def main():
     parser = HfArgumentParser(CounterfactualConfig)
     parser.set_defaults(**defaults)
     (args,) = parser.parse_args_into_dataclasses(sys.argv[2:])
-    model, processor = tiny_clip(seed=0)
+    if os.environ.get("CF_MODEL") == "llava":
+        from generative_models import tiny_llava
+
+        model, processor = tiny_llava(seed=0)
+    else:
+        model, processor = tiny_clip(seed=0)
     rows = make_rows(8)
     if os.environ.get("CF_UNEVEN"):  # 5 rows keep their counterfactuals and edits: ranks cannot hold equal shares
         for row in rows[:3]:
