@@ -98,7 +98,8 @@ class CounterfactualConfig(TrainingArguments):
         default=True,
         metadata={
             "help": "Under data parallelism, gather the factual embeddings of all ranks (with gradient) so L_align "
-            "sees the negatives of the global batch."
+            "sees the negatives of the global batch (generative VLMs: L_align is the token mean of the caption NLL "
+            "over the global batch rather than a mean of per-rank means)."
         },
     )
     generative_score: str = field(

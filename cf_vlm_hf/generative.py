@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from .distributed import global_mean_weight
 from .generative_collator import GENERATIVE_SCORES
 from .scoring import CounterfactualScores, core_model
 
@@ -74,12 +75,15 @@ class GenerativeScorer:
 
     Args:
         score: "caption-likelihood" (mean caption-token log-probability) or "yes-probability" (log P("Yes")).
+        global_token_mean: under data parallelism, weight each rank's caption NLL so that DDP's average over ranks
+            is the token mean over the global batch (ranks may hold captions of different lengths).
     """
 
-    def __init__(self, score: str = "caption-likelihood"):
+    def __init__(self, score: str = "caption-likelihood", global_token_mean: bool = True):
         if score not in GENERATIVE_SCORES:
             raise ValueError(f"score must be one of {GENERATIVE_SCORES}, got {score!r}")
         self.score_kind = score
+        self.global_token_mean = global_token_mean
 
     def sequence_scores(
         self, model: torch.nn.Module, batch: dict[str, Any]
@@ -117,10 +121,15 @@ class GenerativeScorer:
     def alignment_loss(self, scores: CounterfactualScores) -> torch.Tensor:
         """Caption NLL of the factual pairs: minus their caption-token log-probabilities, averaged over tokens.
 
-        A per-batch token mean (like `transformers.Trainer` without ``num_items_in_batch``); zero with a graph when
-        the batch carries no alignment sequences.
+        A token mean over the batch (over the global batch under data parallelism with ``global_token_mean``: every
+        rank then takes part in one all-reduce of its token count); zero with a graph when the batch carries no
+        alignment sequences.
         """
         inputs = scores.alignment_inputs
         if not inputs:
             return scores.anchor.sum() * 0.0
-        return -inputs["log_prob_sum"] / inputs["token_count"].clamp(min=1).to(inputs["log_prob_sum"].dtype)
+        count = inputs["token_count"]
+        loss = -inputs["log_prob_sum"] / count.clamp(min=1).to(inputs["log_prob_sum"].dtype)
+        if self.global_token_mean:
+            loss = loss * global_mean_weight(int(count.item()), loss.device)
+        return loss

@@ -161,7 +161,7 @@ def build_scorer(model: torch.nn.Module, args):
     if is_generative_vlm(model):
         if args.objective == "negclip":
             raise ValueError("objective 'negclip' needs a dual encoder (a contrastive L_align); use 'cf-vlm' or 'clip'")
-        return GenerativeScorer(score=args.generative_score)
+        return GenerativeScorer(score=args.generative_score, global_token_mean=args.gather_across_devices)
     raise ValueError(
         f"{type(core_model(model)).__name__} is not a dual encoder (it has no get_image_features/get_text_features) "
         "nor an image-text-to-text language model (generate + output embeddings + a forward taking pixel_values); "

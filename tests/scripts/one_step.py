@@ -47,6 +47,8 @@ def main():
     else:
         model, processor = tiny_clip(seed=0)
     rows = make_rows(8)
+    if os.environ.get("CF_MODEL") == "llava":  # the ranks hold different numbers of caption tokens
+        rows[0]["caption"] = "a small red circle to the left of a large blue square"
     if os.environ.get("CF_UNEVEN"):  # 5 rows keep their counterfactuals and edits: ranks cannot hold equal shares
         for row in rows[:3]:
             row.update(cf_images=[], cf_captions=[], edit_images=[], edit_types=[], edit_captions=[])
