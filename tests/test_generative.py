@@ -3,10 +3,12 @@
 import pytest
 import torch
 from conftest import make_rows
-from generative_models import GENERATIVE_MODELS
+from generative_models import GENERATIVE_MODELS, one_thread  # noqa: F401 (a fixture)
 
 from cf_vlm_hf.generative import GenerativeScorer, is_generative_vlm
 from cf_vlm_hf.generative_collator import DEFAULT_CAPTION_PROMPT, DEFAULT_YES_QUESTION, GenerativeCollator
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,11 @@ import textwrap
 import pytest
 import torch
 from conftest import make_rows, tiny_clip
-from generative_models import tiny_llava, tiny_qwen2_vl
+from generative_models import one_thread, tiny_llava, tiny_qwen2_vl  # noqa: F401 (a fixture)
 
 from cf_vlm_hf import CounterfactualConfig, CounterfactualTrainer
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 FAMILIES = {"llava": tiny_llava, "qwen2_vl": tiny_qwen2_vl}
 LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
