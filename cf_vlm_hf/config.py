@@ -83,6 +83,14 @@ class CounterfactualConfig(TrainingArguments):
         default=None,
         metadata={"help": "At most this many minimal edits per anchor (a seeded random subset); default all."},
     )
+    mask_duplicate_captions: bool = field(
+        default=False,
+        metadata={
+            "help": "Leave pairs of anchors with identical captions out of L_align (the other image matches the "
+            "caption, so it is not a true negative). Off by default: on a corpus of 8 distinct captions it "
+            "stalled training that the plain loss completes (see the README)."
+        },
+    )
     gather_across_devices: bool = field(
         default=True,
         metadata={

@@ -96,6 +96,7 @@ def alignment_loss(
     logit_bias: torch.Tensor | float | None = None,
     kind: str = "infonce",
     extra_text_embeds: torch.Tensor | None = None,
+    caption_groups: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """L_align over the factual pairs: row i of ``image_embeds`` matches row i of ``text_embeds``.
 
@@ -108,6 +109,9 @@ def alignment_loss(
             ``-sum(logsigmoid(labels * (scale * s + bias))) / B`` with labels +1 on the diagonal, -1 elsewhere.
         extra_text_embeds: (N, D) optional hard-negative captions (NegCLIP): extra columns of the image->text
             side only, never positives.
+        caption_groups: (B,) integer ids, equal for identical captions. Pair (i, j), i != j, whose captions are
+            identical is left out of the loss: image j is not a negative of caption i (it matches it) and is
+            not its positive either. Small-vocabulary corpora repeat captions within a batch.
 
     Returns:
         Scalar loss.
@@ -117,8 +121,15 @@ def alignment_loss(
     candidates = text_embeds if extra_text_embeds is None else torch.cat([text_embeds, extra_text_embeds])
     logits = logit_scale * image_embeds @ candidates.t()  # (B, B + N)
     batch = image_embeds.shape[0]
+    ignored = torch.zeros_like(logits, dtype=torch.bool)  # (B, B + N)
+    if caption_groups is not None:
+        if caption_groups.shape != (batch,):
+            raise ValueError(f"caption_groups must have shape ({batch},), got {tuple(caption_groups.shape)}")
+        same = caption_groups.unsqueeze(0) == caption_groups.unsqueeze(1)
+        ignored[:, :batch] = same & ~torch.eye(batch, dtype=torch.bool, device=same.device)
     if kind == "infonce":
         targets = torch.arange(batch, device=logits.device)
+        logits = logits.masked_fill(ignored, float("-inf"))
         image_to_text = F.cross_entropy(logits, targets)
         text_to_image = F.cross_entropy(logits[:, :batch].t(), targets)
         return 0.5 * (image_to_text + text_to_image)
@@ -127,5 +138,6 @@ def alignment_loss(
             logits = logits + logit_bias
         labels = -torch.ones_like(logits)
         labels[:, :batch].fill_diagonal_(1.0)
-        return -F.logsigmoid(labels * logits).sum() / batch
+        per_pair = -F.logsigmoid(labels * logits)
+        return torch.where(ignored, torch.zeros_like(per_pair), per_pair).sum() / batch
     raise ValueError(f"unknown alignment kind {kind!r}; expected 'infonce' or 'sigmoid'")

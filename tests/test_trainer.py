@@ -107,6 +107,29 @@ def test_cross_pairing_uses_cross_scores(tmp_path, corpus):
     assert loss.item() == pytest.approx(want.item(), abs=1e-7)
 
 
+@pytest.mark.parametrize("masked", [False, True])
+def test_mask_duplicate_captions_reaches_the_alignment_loss(tmp_path, corpus, masked):
+    from cf_vlm_hf.losses import alignment_loss
+
+    model, processor = tiny_clip()
+    model.eval()
+    args = config(tmp_path, objective="clip", mask_duplicate_captions=masked)
+    trainer = CounterfactualTrainer(model=model, args=args, processing_class=processor)
+    rows = corpus["train"][:8]
+    batch = trainer.data_collator(rows)
+    groups = batch["caption_groups"]
+    assert len(set(groups.tolist())) < 8, "the test corpus repeats captions"
+    with torch.no_grad():
+        loss, scores = trainer.compute_loss(model, batch, return_outputs=True)
+        inputs = scores.alignment_inputs
+        plain = alignment_loss(inputs["image_embeds"], inputs["text_embeds"], model.logit_scale.exp())
+        deduped = alignment_loss(
+            inputs["image_embeds"], inputs["text_embeds"], model.logit_scale.exp(), caption_groups=groups
+        )
+    assert loss.item() == pytest.approx((deduped if masked else plain).item(), abs=1e-6)
+    assert abs(deduped.item() - plain.item()) > 1e-3
+
+
 def test_scores_equal_a_forward_per_pair(corpus):
     from cf_vlm_hf.collator import CounterfactualCollator
     from cf_vlm_hf.scoring import DualEncoderScorer
