@@ -8,6 +8,7 @@ from transformers import TrainingArguments
 
 OBJECTIVES = ("cf-vlm", "clip", "negclip")
 SCENARIO_PAIRINGS = ("paper", "cross")
+FCD_REDUCTIONS = ("hardest", "mean")
 ALIGNMENT_KINDS = ("infonce", "sigmoid")
 
 
@@ -47,6 +48,14 @@ class CounterfactualConfig(TrainingArguments):
     )
     fcd_margin: float = field(
         default=0.30, metadata={"help": "Margin m2 of L_fcd, in score units (cosine for dual encoders)."}
+    )
+    fcd_reduction: str = field(
+        default="hardest",
+        metadata={
+            "help": "Form of L_fcd: 'hardest' (the paper: one hinge against the highest-scoring minimal edit) or "
+            "'mean' (one hinge per minimal edit, averaged).",
+            "choices": list(FCD_REDUCTIONS),
+        },
     )
     scenario_pairing: str = field(
         default="paper",
@@ -120,6 +129,8 @@ class CounterfactualConfig(TrainingArguments):
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.scenario_pairing not in SCENARIO_PAIRINGS:
             raise ValueError(f"scenario_pairing must be one of {SCENARIO_PAIRINGS}, got {self.scenario_pairing!r}")
+        if self.fcd_reduction not in FCD_REDUCTIONS:
+            raise ValueError(f"fcd_reduction must be one of {FCD_REDUCTIONS}, got {self.fcd_reduction!r}")
         if self.alignment_kind is not None and self.alignment_kind not in ALIGNMENT_KINDS:
             raise ValueError(f"alignment_kind must be one of {ALIGNMENT_KINDS} or None, got {self.alignment_kind!r}")
         for name in ("align_weight", "csd_weight", "fcd_weight", "csd_margin", "fcd_margin"):

@@ -45,7 +45,11 @@ def scenario_discrimination_loss(
 
 
 def causal_discrimination_loss(
-    anchor_scores: torch.Tensor, edit_scores: torch.Tensor, edit_mask: torch.Tensor, margin: float = 0.30
+    anchor_scores: torch.Tensor,
+    edit_scores: torch.Tensor,
+    edit_mask: torch.Tensor,
+    margin: float = 0.30,
+    reduction: str = "hardest",
 ) -> torch.Tensor:
     """L_fcd: the factual image must beat the hardest minimal edit, for the factual caption, by ``margin``.
 
@@ -54,11 +58,19 @@ def causal_discrimination_loss(
         edit_scores: (B, M) S(E_j, T): each edited image scored against the *original* caption.
         edit_mask: (B, M) bool, True for real edits.
         margin: m2.
+        reduction: ``"hardest"`` (the paper): one hinge per anchor, against its highest-scoring edit;
+            ``"mean"``: one hinge per edit, averaged over the anchor's valid edits. With "hardest", an edit the
+            model cannot yet tell apart (gap ~0) takes every anchor's gradient and the other edits get none.
 
     Returns:
-        Scalar: mean over anchors with >= 1 valid edit of max(0, m2 - S(I,T) + max over valid j of S(E_j,T)).
+        Scalar: mean over anchors with >= 1 valid edit of max(0, m2 - S(I,T) + max over valid j of S(E_j,T))
+        ("hardest"), or of the mean over valid j of max(0, m2 - S(I,T) + S(E_j,T)) ("mean").
     """
     edit_mask = edit_mask.bool()
+    if reduction == "mean":
+        return scenario_discrimination_loss(anchor_scores, edit_scores, edit_mask, margin)
+    if reduction != "hardest":
+        raise ValueError(f"unknown fcd reduction {reduction!r}; expected 'hardest' or 'mean'")
     hardest = edit_scores.masked_fill(~edit_mask, float("-inf")).max(dim=1).values
     # Rows without edits have hardest = -inf; replace before the hinge so no inf/NaN reaches the graph.
     hardest = torch.where(edit_mask.any(dim=1), hardest, anchor_scores.detach())

@@ -213,3 +213,16 @@ def test_caption_groups_shape_is_checked():
     images, texts = normalised(0)
     with pytest.raises(ValueError, match=r"caption_groups must have shape \(5,\), got \(4,\)"):
         alignment_loss(images, texts, 1.0, caption_groups=torch.arange(4))
+
+
+def test_fcd_mean_reduction_is_one_hinge_per_edit():
+    anchor = torch.tensor([0.9, 0.5, 0.7])
+    edits = torch.tensor([[0.8, 0.2, 0.0], [0.1, 0.1, 0.9], [0.0, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, False], [True, True, False], [False, False, False]])
+    # anchor 0: hinges 0.2 and 0 -> 0.1; anchor 1: hinges 0 and 0 -> 0; anchor 2 has no edit.
+    got = causal_discrimination_loss(anchor, edits, mask, 0.30, reduction="mean")
+    assert got.item() == pytest.approx(0.05)
+    hardest = causal_discrimination_loss(anchor, edits, mask, 0.30)
+    assert hardest.item() == pytest.approx(0.1)  # anchor 0 against 0.8 -> 0.2; anchor 1 against 0.1 -> 0
+    with pytest.raises(ValueError, match="unknown fcd reduction 'sum'"):
+        causal_discrimination_loss(anchor, edits, mask, 0.30, reduction="sum")
