@@ -28,6 +28,12 @@ VARIANTS = {
     "baseline (clip), lr 5e-4": dict(objective="clip", vision_lr=5e-4),
     "full, cross, w=10, lr 5e-4": dict(csd_weight=10.0, fcd_weight=10.0, vision_lr=5e-4),
     "full, cross, w=30, lr 5e-4": dict(csd_weight=30.0, fcd_weight=30.0, vision_lr=5e-4),
+    "full, cross, w=3, fcd mean": dict(fcd_reduction="mean"),
+    "full, cross, w=10, fcd mean": dict(fcd_reduction="mean", csd_weight=10.0, fcd_weight=10.0),
+    "baseline (clip), text lr 2e-4": dict(objective="clip", text_lr=2e-4),
+    "full, cross, w=3, text lr 2e-4": dict(text_lr=2e-4),
+    "full, cross, w=3, text lr 2e-4, 2 frozen": dict(text_lr=2e-4, frozen_text_layers=2),
+    "baseline (clip), text lr 2e-4, 2 frozen": dict(objective="clip", text_lr=2e-4, frozen_text_layers=2),
 }
 
 

@@ -6,7 +6,8 @@ Layout of a batch of B rows, row b having K_b counterfactual pairs and M_b minim
 * texts: the B anchor captions, then every kept counterfactual caption, then (optionally) every edit caption;
 * ``cf_image_index`` / ``cf_text_index`` (B, K) long: where the k-th counterfactual pair of anchor b sits among
   the images / texts, with ``cf_mask`` (B, K) bool marking the real ones (K = max K_b; padding points at 0);
-* ``edit_image_index`` (B, M) long and ``edit_mask`` (B, M) bool likewise for the minimal edits.
+* ``edit_image_index`` (B, M) long and ``edit_mask`` (B, M) bool likewise for the minimal edits;
+* ``caption_groups`` (B,) long: equal for anchors with identical captions (see `caption_group_ids`).
 
 Edit captions, when included, are extra texts after the counterfactual captions (NegCLIP's hard negatives);
 no index points at them.
@@ -17,6 +18,7 @@ tokenizer call with a single padding.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,7 +27,17 @@ import torch
 
 from .data.rows import check_row
 
-INDEX_KEYS = frozenset({"cf_image_index", "cf_text_index", "cf_mask", "edit_image_index", "edit_mask"})
+INDEX_KEYS = frozenset(
+    {"cf_image_index", "cf_text_index", "cf_mask", "edit_image_index", "edit_mask", "caption_groups"}
+)
+
+
+def caption_group_ids(captions: Sequence[str]) -> torch.Tensor:
+    """(B,) int64 ids, equal exactly for identical captions, and equal across processes (a keyed hash, not
+    Python's salted ``hash``), so that captions gathered from several ranks compare correctly."""
+    ids = [int.from_bytes(hashlib.blake2b(c.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
+           for c in captions]
+    return torch.tensor(ids, dtype=torch.long)
 
 
 class CounterfactualCollator:
@@ -132,6 +144,7 @@ class CounterfactualCollator:
             batch["cf_image_index"] = cf_image_index
         edit_image_index, _, edit_mask = _pad_pairs(edits, batch_size)
         batch["edit_mask"] = edit_mask
+        batch["caption_groups"] = caption_group_ids([row["caption"] for row in rows])
         if self.edit_images:
             batch["edit_image_index"] = edit_image_index
         return batch

@@ -8,6 +8,7 @@ from transformers import TrainingArguments
 
 OBJECTIVES = ("cf-vlm", "clip", "negclip")
 SCENARIO_PAIRINGS = ("paper", "cross")
+FCD_REDUCTIONS = ("hardest", "mean")
 ALIGNMENT_KINDS = ("infonce", "sigmoid")
 GENERATIVE_SCORES = ("caption-likelihood", "yes-probability")
 
@@ -59,6 +60,14 @@ class CounterfactualConfig(TrainingArguments):
             "VLMs': calibration)."
         },
     )
+    fcd_reduction: str = field(
+        default="hardest",
+        metadata={
+            "help": "Form of L_fcd: 'hardest' (the paper: one hinge against the highest-scoring minimal edit) or "
+            "'mean' (one hinge per minimal edit, averaged).",
+            "choices": list(FCD_REDUCTIONS),
+        },
+    )
     scenario_pairing: str = field(
         default="paper",
         metadata={
@@ -93,6 +102,14 @@ class CounterfactualConfig(TrainingArguments):
     max_edits: int | None = field(
         default=None,
         metadata={"help": "At most this many minimal edits per anchor (a seeded random subset); default all."},
+    )
+    mask_duplicate_captions: bool = field(
+        default=False,
+        metadata={
+            "help": "Leave pairs of anchors with identical captions out of L_align (the other image matches the "
+            "caption, so it is not a true negative). Off by default: on a corpus of 8 distinct captions it "
+            "stalled training that the plain loss completes (see the README)."
+        },
     )
     gather_across_devices: bool = field(
         default=True,
@@ -163,6 +180,8 @@ class CounterfactualConfig(TrainingArguments):
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.scenario_pairing not in SCENARIO_PAIRINGS:
             raise ValueError(f"scenario_pairing must be one of {SCENARIO_PAIRINGS}, got {self.scenario_pairing!r}")
+        if self.fcd_reduction not in FCD_REDUCTIONS:
+            raise ValueError(f"fcd_reduction must be one of {FCD_REDUCTIONS}, got {self.fcd_reduction!r}")
         if self.alignment_kind is not None and self.alignment_kind not in ALIGNMENT_KINDS:
             raise ValueError(f"alignment_kind must be one of {ALIGNMENT_KINDS} or None, got {self.alignment_kind!r}")
         if self.generative_score not in GENERATIVE_SCORES:

@@ -45,7 +45,11 @@ def scenario_discrimination_loss(
 
 
 def causal_discrimination_loss(
-    anchor_scores: torch.Tensor, edit_scores: torch.Tensor, edit_mask: torch.Tensor, margin: float = 0.30
+    anchor_scores: torch.Tensor,
+    edit_scores: torch.Tensor,
+    edit_mask: torch.Tensor,
+    margin: float = 0.30,
+    reduction: str = "hardest",
 ) -> torch.Tensor:
     """L_fcd: the factual image must beat the hardest minimal edit, for the factual caption, by ``margin``.
 
@@ -54,11 +58,19 @@ def causal_discrimination_loss(
         edit_scores: (B, M) S(E_j, T): each edited image scored against the *original* caption.
         edit_mask: (B, M) bool, True for real edits.
         margin: m2.
+        reduction: ``"hardest"`` (the paper): one hinge per anchor, against its highest-scoring edit;
+            ``"mean"``: one hinge per edit, averaged over the anchor's valid edits. With "hardest", an edit the
+            model cannot yet tell apart (gap ~0) takes every anchor's gradient and the other edits get none.
 
     Returns:
-        Scalar: mean over anchors with >= 1 valid edit of max(0, m2 - S(I,T) + max over valid j of S(E_j,T)).
+        Scalar: mean over anchors with >= 1 valid edit of max(0, m2 - S(I,T) + max over valid j of S(E_j,T))
+        ("hardest"), or of the mean over valid j of max(0, m2 - S(I,T) + S(E_j,T)) ("mean").
     """
     edit_mask = edit_mask.bool()
+    if reduction == "mean":
+        return scenario_discrimination_loss(anchor_scores, edit_scores, edit_mask, margin)
+    if reduction != "hardest":
+        raise ValueError(f"unknown fcd reduction {reduction!r}; expected 'hardest' or 'mean'")
     hardest = edit_scores.masked_fill(~edit_mask, float("-inf")).max(dim=1).values
     # Rows without edits have hardest = -inf; replace before the hinge so no inf/NaN reaches the graph.
     hardest = torch.where(edit_mask.any(dim=1), hardest, anchor_scores.detach())
@@ -96,6 +108,7 @@ def alignment_loss(
     logit_bias: torch.Tensor | float | None = None,
     kind: str = "infonce",
     extra_text_embeds: torch.Tensor | None = None,
+    caption_groups: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """L_align over the factual pairs: row i of ``image_embeds`` matches row i of ``text_embeds``.
 
@@ -108,6 +121,9 @@ def alignment_loss(
             ``-sum(logsigmoid(labels * (scale * s + bias))) / B`` with labels +1 on the diagonal, -1 elsewhere.
         extra_text_embeds: (N, D) optional hard-negative captions (NegCLIP): extra columns of the image->text
             side only, never positives.
+        caption_groups: (B,) integer ids, equal for identical captions. Pair (i, j), i != j, whose captions are
+            identical is left out of the loss: image j is not a negative of caption i (it matches it) and is
+            not its positive either. Small-vocabulary corpora repeat captions within a batch.
 
     Returns:
         Scalar loss.
@@ -117,8 +133,15 @@ def alignment_loss(
     candidates = text_embeds if extra_text_embeds is None else torch.cat([text_embeds, extra_text_embeds])
     logits = logit_scale * image_embeds @ candidates.t()  # (B, B + N)
     batch = image_embeds.shape[0]
+    ignored = torch.zeros_like(logits, dtype=torch.bool)  # (B, B + N)
+    if caption_groups is not None:
+        if caption_groups.shape != (batch,):
+            raise ValueError(f"caption_groups must have shape ({batch},), got {tuple(caption_groups.shape)}")
+        same = caption_groups.unsqueeze(0) == caption_groups.unsqueeze(1)
+        ignored[:, :batch] = same & ~torch.eye(batch, dtype=torch.bool, device=same.device)
     if kind == "infonce":
         targets = torch.arange(batch, device=logits.device)
+        logits = logits.masked_fill(ignored, float("-inf"))
         image_to_text = F.cross_entropy(logits, targets)
         text_to_image = F.cross_entropy(logits[:, :batch].t(), targets)
         return 0.5 * (image_to_text + text_to_image)
@@ -127,5 +150,6 @@ def alignment_loss(
             logits = logits + logit_bias
         labels = -torch.ones_like(logits)
         labels[:, :batch].fill_diagonal_(1.0)
-        return -F.logsigmoid(labels * logits).sum() / batch
+        per_pair = -F.logsigmoid(labels * logits)
+        return torch.where(ignored, torch.zeros_like(per_pair), per_pair).sum() / batch
     raise ValueError(f"unknown alignment kind {kind!r}; expected 'infonce' or 'sigmoid'")

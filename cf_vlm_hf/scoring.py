@@ -77,11 +77,13 @@ class DualEncoderScorer:
         alignment_kind: str | None = None,
         gather_across_devices: bool = True,
         hard_negative_captions: bool = False,
+        mask_duplicate_captions: bool = False,
     ):
         self.temperature = temperature
         self.alignment_kind = alignment_kind
         self.gather_across_devices = gather_across_devices
         self.hard_negative_captions = hard_negative_captions
+        self.mask_duplicate_captions = mask_duplicate_captions
 
     def embed(self, model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """One forward -> (N_images, D) and (N_texts, D) L2-normalised embeddings."""
@@ -110,6 +112,7 @@ class DualEncoderScorer:
             "image_embeds": anchor_images,
             "text_embeds": anchor_texts,
             "extra_text_embeds": text_embeds[num_anchors:] if self.hard_negative_captions else None,
+            "caption_groups": batch.get("caption_groups") if self.mask_duplicate_captions else None,
             "logit_scale": logit_scale,
             "logit_bias": logit_bias,
             "kind": kind,
@@ -136,10 +139,14 @@ class DualEncoderScorer:
         """L_align over the factual pairs, over the global batch when gathering across devices."""
         inputs = scores.alignment_inputs
         images, texts, extra = inputs["image_embeds"], inputs["text_embeds"], inputs["extra_text_embeds"]
+        groups = inputs.get("caption_groups")
         if self.gather_across_devices:
             images, texts = gather_with_grad(images), gather_with_grad(texts)
             extra = gather_with_grad(extra) if extra is not None else None
-        return alignment_loss(images, texts, inputs["logit_scale"], inputs["logit_bias"], inputs["kind"], extra)
+            groups = gather_with_grad(groups) if groups is not None else None
+        return alignment_loss(
+            images, texts, inputs["logit_scale"], inputs["logit_bias"], inputs["kind"], extra, caption_groups=groups
+        )
 
 
 def build_scorer(model: torch.nn.Module, args):
@@ -155,6 +162,7 @@ def build_scorer(model: torch.nn.Module, args):
             alignment_kind=args.alignment_kind,
             gather_across_devices=args.gather_across_devices,
             hard_negative_captions=args.objective == "negclip",
+            mask_duplicate_captions=args.mask_duplicate_captions,
         )
     from .generative import GenerativeScorer, is_generative_vlm
 

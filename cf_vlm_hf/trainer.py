@@ -119,7 +119,9 @@ class CounterfactualTrainer(Trainer):
             else:
                 terms["csd"] = scenario_discrimination_loss(scores.anchor, scores.cf, scores.cf_mask, args.csd_margin)
         if weights["fcd"] > 0 and scores.edit is not None:
-            terms["fcd"] = causal_discrimination_loss(scores.anchor, scores.edit, scores.edit_mask, args.fcd_margin)
+            terms["fcd"] = causal_discrimination_loss(
+                scores.anchor, scores.edit, scores.edit_mask, args.fcd_margin, reduction=args.fcd_reduction
+            )
         # The margin terms average over the anchors that have counterfactuals / edits; re-weight each rank's mean
         # so that DDP's average over ranks is the mean over all such anchors of the global batch.
         # Every rank takes part in the count's all-reduce whenever the config uses the term (a rank whose batch

@@ -115,3 +115,15 @@ def test_accepts_encoded_images(processor):
 def test_negative_cap_is_an_error(processor):
     with pytest.raises(ValueError, match="max_edits must be >= 0 or None, got -1"):
         CounterfactualCollator(processor, max_edits=-1)
+
+
+def test_caption_groups_mark_identical_captions(processor):
+    rows = make_rows(4, num_cf=1, num_edits=1)
+    for row, text in zip(rows, ["a red circle", "a blue square", "a red circle", "two red circles"]):
+        row["caption"] = text
+    groups = CounterfactualCollator(processor)(rows)["caption_groups"]
+    assert groups.dtype == torch.long and groups.shape == (4,)
+    assert groups[0] == groups[2] and len(set(groups.tolist())) == 3
+    # The ids do not depend on the process (a keyed hash, not Python's salted hash()).
+    again = CounterfactualCollator(processor)(list(reversed(rows)))["caption_groups"]
+    assert again.tolist() == list(reversed(groups.tolist()))

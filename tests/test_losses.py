@@ -103,21 +103,28 @@ def normalised(seed, batch=5, dim=8):
     return images, texts
 
 
-def loop_infonce(images, texts, scale, extra=None):
+def loop_infonce(images, texts, scale, extra=None, groups=None):
     candidates = texts if extra is None else torch.cat([texts, extra])
     batch, total = len(images), 0.0
+
+    def kept(i, j):  # an identical caption of another row is neither positive nor negative
+        return groups is None or i == j or j >= batch or groups[i] != groups[j]
+
     for i in range(batch):
-        row = [scale * images[i] @ candidates[j] for j in range(len(candidates))]
-        total = total + (torch.logsumexp(torch.stack(row), 0) - row[i]) / (2 * batch)
-        col = [scale * images[j] @ texts[i] for j in range(batch)]
-        total = total + (torch.logsumexp(torch.stack(col), 0) - col[i]) / (2 * batch)
+        row = [scale * images[i] @ candidates[j] for j in range(len(candidates)) if kept(i, j)]
+        positive = scale * images[i] @ texts[i]
+        total = total + (torch.logsumexp(torch.stack(row), 0) - positive) / (2 * batch)
+        col = [scale * images[j] @ texts[i] for j in range(batch) if kept(i, j)]
+        total = total + (torch.logsumexp(torch.stack(col), 0) - positive) / (2 * batch)
     return total
 
 
-def loop_sigmoid(images, texts, scale, bias):
+def loop_sigmoid(images, texts, scale, bias, groups=None):
     total = 0.0
     for i in range(len(images)):
         for j in range(len(texts)):
+            if groups is not None and i != j and groups[i] == groups[j]:
+                continue
             label = 1.0 if i == j else -1.0
             total = total - F.logsigmoid(label * (scale * images[i] @ texts[j] + bias))
     return total / len(images)
@@ -176,3 +183,46 @@ def test_alignment_rejects_unknown_kind_and_shape_mismatch():
         alignment_loss(images, texts, 1.0, kind="hinge")
     with pytest.raises(ValueError, match=r"image_embeds \(5, 8\) and text_embeds \(4, 8\) differ"):
         alignment_loss(images, texts[:4], 1.0)
+
+
+@pytest.mark.parametrize("kind", ["infonce", "sigmoid"])
+def test_identical_captions_are_neither_positives_nor_negatives(kind):
+    images, texts = normalised(3, batch=6)
+    groups = torch.tensor([10, 11, 10, 12, 11, 10])  # rows 0, 2, 5 and rows 1, 4 share a caption
+    bias = -2.0 if kind == "sigmoid" else None
+    got = alignment_loss(images, texts, 8.0, bias, kind=kind, caption_groups=groups)
+    want = loop_infonce(images, texts, 8.0, groups=groups) if kind == "infonce" else loop_sigmoid(
+        images, texts, 8.0, bias, groups=groups
+    )
+    assert got.item() == pytest.approx(want.item(), abs=1e-10)
+    plain = alignment_loss(images, texts, 8.0, bias, kind=kind)
+    assert abs(got.item() - plain.item()) > 1e-3  # the duplicates did count as negatives before
+    unique = alignment_loss(images, texts, 8.0, bias, kind=kind, caption_groups=torch.arange(6))
+    assert unique.item() == pytest.approx(plain.item(), abs=1e-12)
+
+
+def test_identical_captions_with_negclip_extras():
+    images, texts = normalised(4, batch=4)
+    extra = F.normalize(torch.randn(3, 8, dtype=torch.float64), dim=-1)
+    groups = torch.tensor([1, 2, 1, 3])
+    got = alignment_loss(images, texts, 5.0, extra_text_embeds=extra, caption_groups=groups)
+    assert got.item() == pytest.approx(loop_infonce(images, texts, 5.0, extra, groups).item(), abs=1e-10)
+
+
+def test_caption_groups_shape_is_checked():
+    images, texts = normalised(0)
+    with pytest.raises(ValueError, match=r"caption_groups must have shape \(5,\), got \(4,\)"):
+        alignment_loss(images, texts, 1.0, caption_groups=torch.arange(4))
+
+
+def test_fcd_mean_reduction_is_one_hinge_per_edit():
+    anchor = torch.tensor([0.9, 0.5, 0.7])
+    edits = torch.tensor([[0.8, 0.2, 0.0], [0.1, 0.1, 0.9], [0.0, 0.0, 0.0]])
+    mask = torch.tensor([[True, True, False], [True, True, False], [False, False, False]])
+    # anchor 0: hinges 0.2 and 0 -> 0.1; anchor 1: hinges 0 and 0 -> 0; anchor 2 has no edit.
+    got = causal_discrimination_loss(anchor, edits, mask, 0.30, reduction="mean")
+    assert got.item() == pytest.approx(0.05)
+    hardest = causal_discrimination_loss(anchor, edits, mask, 0.30)
+    assert hardest.item() == pytest.approx(0.1)  # anchor 0 against 0.8 -> 0.2; anchor 1 against 0.1 -> 0
+    with pytest.raises(ValueError, match="unknown fcd reduction 'sum'"):
+        causal_discrimination_loss(anchor, edits, mask, 0.30, reduction="sum")

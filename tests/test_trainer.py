@@ -107,6 +107,45 @@ def test_cross_pairing_uses_cross_scores(tmp_path, corpus):
     assert loss.item() == pytest.approx(want.item(), abs=1e-7)
 
 
+@pytest.mark.parametrize("masked", [False, True])
+def test_mask_duplicate_captions_reaches_the_alignment_loss(tmp_path, corpus, masked):
+    from cf_vlm_hf.losses import alignment_loss
+
+    model, processor = tiny_clip()
+    model.eval()
+    args = config(tmp_path, objective="clip", mask_duplicate_captions=masked)
+    trainer = CounterfactualTrainer(model=model, args=args, processing_class=processor)
+    rows = corpus["train"][:8]
+    batch = trainer.data_collator(rows)
+    groups = batch["caption_groups"]
+    assert len(set(groups.tolist())) < 8, "the test corpus repeats captions"
+    with torch.no_grad():
+        loss, scores = trainer.compute_loss(model, batch, return_outputs=True)
+        inputs = scores.alignment_inputs
+        plain = alignment_loss(inputs["image_embeds"], inputs["text_embeds"], model.logit_scale.exp())
+        deduped = alignment_loss(
+            inputs["image_embeds"], inputs["text_embeds"], model.logit_scale.exp(), caption_groups=groups
+        )
+    assert loss.item() == pytest.approx((deduped if masked else plain).item(), abs=1e-6)
+    assert abs(deduped.item() - plain.item()) > 1e-3
+
+
+def test_fcd_reduction_reaches_the_loss(tmp_path, corpus):
+    from cf_vlm_hf.losses import causal_discrimination_loss
+
+    model, processor = tiny_clip()
+    model.eval()
+    args = config(tmp_path, fcd_reduction="mean", align_weight=0.0, csd_weight=0.0, fcd_weight=1.0, fcd_margin=2.0)
+    trainer = CounterfactualTrainer(model=model, args=args, processing_class=processor)
+    batch = trainer.data_collator(make_rows(6, seed=3, num_edits=2))
+    with torch.no_grad():
+        loss, scores = trainer.compute_loss(model, batch, return_outputs=True)
+    want = causal_discrimination_loss(scores.anchor, scores.edit, scores.edit_mask, 2.0, reduction="mean")
+    hardest = causal_discrimination_loss(scores.anchor, scores.edit, scores.edit_mask, 2.0)
+    assert loss.item() == pytest.approx(want.item(), abs=1e-7)
+    assert hardest.item() > want.item() + 1e-4
+
+
 def test_scores_equal_a_forward_per_pair(corpus):
     from cf_vlm_hf.collator import CounterfactualCollator
     from cf_vlm_hf.scoring import DualEncoderScorer
@@ -181,6 +220,8 @@ def test_config_validation(tmp_path):
         config(tmp_path, objective="clip", align_weight=0.0)
     with pytest.raises(ValueError, match="scenario_pairing must be one of"):
         config(tmp_path, scenario_pairing="diagonal")
+    with pytest.raises(ValueError, match="fcd_reduction must be one of"):
+        config(tmp_path, fcd_reduction="sum")
     with pytest.raises(ValueError, match="temperature must be positive"):
         config(tmp_path, temperature=0.0)
     assert config(tmp_path).remove_unused_columns is False

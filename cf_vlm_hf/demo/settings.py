@@ -44,6 +44,7 @@ class DemoSettings:
     csd_weight: float = field(default=3.0, metadata={"help": "CF-VLM arm: weight of L_csd."})
     fcd_weight: float = field(default=3.0, metadata={"help": "CF-VLM arm: weight of L_fcd."})
     scenario_pairing: str = field(default="cross", metadata={"help": "CF-VLM arm: 'paper' or 'cross' L_csd."})
+    fcd_reduction: str = field(default="hardest", metadata={"help": "CF-VLM arm: 'hardest' or 'mean' L_fcd."})
     equal_time_baseline: bool = field(
         default=True, metadata={"help": "Also train a baseline for the CF-VLM arm's wall time (equal compute)."}
     )
