@@ -242,3 +242,28 @@ def test_two_processes_with_chunked_forwards_match_one_process(tmp_path):
     for name in ("align_loss", "csd_loss", "fcd_loss", "loss"):
         assert ddp[name] == pytest.approx(single[name], abs=1e-5), name
     assert ddp["grad_norm"] == pytest.approx(single["grad_norm"], rel=1e-4)
+
+
+def test_generative_config_validation_and_collator_follows_the_objective(tmp_path, corpus):
+    with pytest.raises(ValueError, match="generative_score must be one of"):
+        config(tmp_path, generative_score="clip-score")
+    with pytest.raises(ValueError, match="yes_question must contain '{caption}'"):
+        config(tmp_path, yes_question="Is this right?")
+    with pytest.raises(ValueError, match="max_sequences_per_forward must be >= 1 or None, got 0"):
+        config(tmp_path, max_sequences_per_forward=0)
+    model, processor = tiny_llava()
+    rows = corpus["train"][:4]  # 2 counterfactual pairs and 1 edit each
+    expected = {  # sequences per batch of 4 anchors
+        (): 4 + 8 + 4,
+        (("fcd_weight", 0.0),): 4 + 8,
+        (("csd_weight", 0.0),): 4 + 4,
+        (("scenario_pairing", "cross"),): 4 + 8 + 4 + 16,
+        (("generative_score", "yes-probability"),): 4 + 8 + 4 + 4,
+        (("generative_score", "yes-probability"), ("align_weight", 0.0)): 4 + 8 + 4,
+        (("objective", "clip"),): 4,
+    }
+    for overrides, count in expected.items():
+        trainer = CounterfactualTrainer(model=model, args=config(tmp_path, **dict(overrides)),
+                                        processing_class=processor)
+        batch = trainer.data_collator(rows)
+        assert sum(chunk["input_ids"].shape[0] for chunk in batch["chunks"]) == count, overrides
