@@ -90,7 +90,15 @@ class _OnceEachImage:
         self.count += len(distinct)
         if len(distinct) == len(flat):
             return out
-        return _repeat_image_outputs(out, index, len(distinct))
+        try:
+            return _repeat_image_outputs(out, index, len(distinct))
+        except _CannotRepeat:  # an output layout we do not know: process every image after all
+            self.count += len(flat)
+            return self.inner(images, *args, **kwargs)
+
+
+class _CannotRepeat(Exception):
+    """An image-processor output whose per-image layout is unknown."""
 
 
 def _repeat_image_outputs(out, index: list[int], num_distinct: int):
@@ -109,7 +117,7 @@ def _repeat_image_outputs(out, index: list[int], num_distinct: int):
         elif isinstance(value, (list, tuple)) and len(value) == num_distinct:
             repeated[key] = [value[i] for i in index]
         else:
-            raise ValueError(f"cannot repeat image-processor output {key!r} per sequence")
+            raise _CannotRepeat(key)
     return type(out)(repeated) if hasattr(out, "convert_to_tensors") else repeated
 
 

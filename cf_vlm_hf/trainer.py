@@ -15,9 +15,9 @@ import torch
 from transformers import Trainer
 
 from .collator import CounterfactualCollator
-from .generative_collator import GenerativeCollator
 from .config import CounterfactualConfig
 from .distributed import global_mean_weight
+from .generative_collator import GenerativeCollator
 from .losses import (
     causal_discrimination_loss,
     cross_scenario_discrimination_loss,

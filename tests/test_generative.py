@@ -119,3 +119,23 @@ def test_over_long_caption_is_a_clear_error():
         GenerativeCollator(processor)(rows)
     with pytest.raises(ValueError, match=r"row 'row-1'.*more than max_length=40"):
         GenerativeCollator(processor, max_length=40)(make_rows(2, num_cf=0, num_edits=0)[:1] + rows[1:])
+
+
+def test_image_outputs_are_repeated_per_sequence_or_everything_is_processed():
+    from cf_vlm_hf.generative_collator import _OnceEachImage
+
+    calls = []
+
+    def image_processor(images, extra=None):
+        calls.append(len(images))
+        out = {"pixel_values": torch.arange(len(images)).float().unsqueeze(1), "sizes": list(range(len(images)))}
+        if extra:
+            out["meta"] = "one value for the whole call"  # no per-image layout
+        return out
+
+    a, b = object(), object()
+    known = _OnceEachImage(image_processor)([a, b, a, a])
+    assert calls == [2] and known["pixel_values"].flatten().tolist() == [0, 1, 0, 0] and known["sizes"] == [0, 1, 0, 0]
+    calls.clear()
+    unknown = _OnceEachImage(image_processor)([a, b, a], extra=True)
+    assert calls == [2, 3] and unknown["pixel_values"].flatten().tolist() == [0, 1, 2]
