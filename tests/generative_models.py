@@ -164,7 +164,7 @@ def tiny_paligemma(seed=0):
     config = PaliGemmaConfig(
         text_config=dict(model_type="gemma", vocab_size=len(processor.tokenizer), max_position_embeddings=2048,
                          pad_token_id=0, bos_token_id=2, eos_token_id=3, **text),
-        vision_config=dict(model_type="siglip_vision_model", image_size=32, patch_size=8, projection_dim=64,
+        vision_config=dict(model_type="siglip_vision_model", image_size=32, patch_size=8, vision_use_head=False,
                            **_vision()),
         image_token_id=processor.image_token_id,
         projection_dim=64,

@@ -9,13 +9,12 @@ import textwrap
 import pytest
 import torch
 from conftest import make_rows, tiny_clip
-from generative_models import one_thread, tiny_llava, tiny_qwen2_vl  # noqa: F401 (a fixture)
+from generative_models import GENERATIVE_MODELS, one_thread, tiny_llava  # noqa: F401 (a fixture)
 
 from cf_vlm_hf import CounterfactualConfig, CounterfactualTrainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-FAMILIES = {"llava": tiny_llava, "qwen2_vl": tiny_qwen2_vl}
 LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
 
 
@@ -49,10 +48,14 @@ def corpus():
     return {"train": make_rows(64, seed=1, num_edits=1), "eval": make_rows(32, seed=2, num_edits=1)}
 
 
-@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+TRAINING_CASES = [("llava", False), ("llava", True), ("qwen2_vl", False), ("qwen2_vl", True),
+                  ("qwen2_5_vl", False), ("paligemma", False), ("idefics3", False)]
+
+
+@pytest.mark.parametrize(("family", "lora"), TRAINING_CASES,
+                         ids=[f"{family}-{'lora' if lora else 'full'}" for family, lora in TRAINING_CASES])
 def test_training_lowers_fcd_loss_and_raises_fcd_accuracy(tmp_path, corpus, family, lora):
-    model, processor = FAMILIES[family](seed=0)
+    model, processor = GENERATIVE_MODELS[family](seed=0)
     args = config(tmp_path, learning_rate=5e-3 if lora else 1e-3)
     trainer = CounterfactualTrainer(
         model=model, args=args, train_dataset=corpus["train"], eval_dataset=corpus["eval"],
