@@ -1,9 +1,12 @@
 """The training job behind `cf-vlm train`: load model, processor and corpus, fine-tune, save, evaluate.
 
-Runs as is on one process, or under ``torchrun`` / ``accelerate launch`` (the Trainer sets up data parallelism):
+Runs as is on one process, or under ``torchrun``, ``accelerate launch`` or the ``deepspeed`` launcher, with
+or without a DeepSpeed ZeRO config (recipes/README.md lists the commands):
 
     cf-vlm train --config recipes/shapes-world.yaml --model_name_or_path ./my-clip
     torchrun --nproc_per_node 2 -m cf_vlm_hf.cli train --config recipes/shapes-world.yaml ...
+    torchrun --nproc_per_node 8 -m cf_vlm_hf.cli train --config recipes/clip-vit-b32.yaml \
+        --deepspeed recipes/deepspeed/zero2.json
 """
 
 from __future__ import annotations
@@ -25,11 +28,31 @@ def load_model_and_processor(model_args: ModelArguments):
     model_kwargs = dict(kwargs, dtype=dtype, use_safetensors=True)
     if model_args.attn_implementation is not None:
         model_kwargs["attn_implementation"] = model_args.attn_implementation
-    model = AutoModel.from_pretrained(model_args.model_name_or_path, **model_kwargs)
+    with _whole_model_load_if_needed(AutoModel, model_args, kwargs):
+        model = AutoModel.from_pretrained(model_args.model_name_or_path, **model_kwargs)
     processor = AutoProcessor.from_pretrained(
         model_args.processor_name_or_path or model_args.model_name_or_path, **kwargs
     )
     return model, processor
+
+
+def _whole_model_load_if_needed(auto_class, model_args: ModelArguments, kwargs: dict):
+    """Under ZeRO-3, a context that loads models with 0-dim parameters whole (see `cf_vlm_hf.zero`); else a no-op."""
+    import contextlib
+
+    from transformers import AutoConfig
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+    from .zero import has_scalar_parameters, zero3_init_disabled
+
+    if not is_deepspeed_zero3_enabled():
+        return contextlib.nullcontext()
+    config = AutoConfig.from_pretrained(model_args.model_name_or_path, **kwargs)
+    extra = {"trust_remote_code": model_args.trust_remote_code}
+    if has_scalar_parameters(auto_class, config, **extra):
+        logger.info("%s has 0-dim parameters: loaded whole, DeepSpeed ZeRO-3 shards it", type(config).__name__)
+        return zero3_init_disabled()
+    return contextlib.nullcontext()
 
 
 def load_split(data_args: DataArguments, split: str, num_anchors: int | None = None):
@@ -83,8 +106,10 @@ def check_args(data_args: DataArguments, training_args) -> None:
 
 def run(model_args: ModelArguments, data_args: DataArguments, training_args) -> dict:
     """Fine-tune, save the model and processor to ``output_dir``, evaluate; return the metrics."""
+    from .distributed import setup_process_group
     from .trainer import CounterfactualTrainer
 
+    setup_process_group(training_args)  # before the model: ZeRO-3 partitions it while loading
     model, processor = load_model_and_processor(model_args)
     # The main process validates (and, in skip mode, writes the rejected rows) first; the others then reuse the
     # `datasets` cache instead of racing it.
@@ -113,9 +138,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args) -> 
 
 def main(argv: list[str] | None = None) -> int:
     """`cf-vlm train`: ``argv`` are the arguments after the subcommand."""
-    from .distributed import shutdown
-
+    import os
     import sys
+
+    from .distributed import shutdown
 
     model_args, data_args, training_args = parse_train_args(argv)
     try:
@@ -124,7 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cf-vlm train: error: {err}", file=sys.stderr)
         return 2
     run(model_args, data_args, training_args)
-    shutdown()  # under torchrun: barrier, then destroy the process group (gloo can abort at exit otherwise)
+    if shutdown():  # under a launcher: barrier, then destroy the process group
+        # torch 2.13's gloo can still abort while the interpreter tears down ("terminate called without an
+        # active exception"), failing the launcher after a finished run. Everything is written: leave now.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 
