@@ -68,7 +68,7 @@ def promote_scalar_parameters(model: torch.nn.Module) -> list[str]:
         if not hasattr(module, PROMOTED_ATTR):
             setattr(module, PROMOTED_ATTR, set())
             module._register_state_dict_hook(_squeeze_hook)
-            module._register_load_state_dict_pre_hook(_unsqueeze_hook)
+            module._register_load_state_dict_pre_hook(_unsqueeze_hook, with_module=True)
         getattr(module, PROMOTED_ATTR).update(names)
     if promoted:
         logger.info("DeepSpeed: 0-dim parameters %s trained as shape (1,), saved as shape ()", promoted)
