@@ -30,10 +30,31 @@ def load_model_and_processor(model_args: ModelArguments):
         model_kwargs["attn_implementation"] = model_args.attn_implementation
     with _whole_model_load_if_needed(AutoModel, model_args, kwargs):
         model = AutoModel.from_pretrained(model_args.model_name_or_path, **model_kwargs)
+    if model_args.use_peft:
+        model = apply_lora(model, model_args)
     processor = AutoProcessor.from_pretrained(
         model_args.processor_name_or_path or model_args.model_name_or_path, **kwargs
     )
     return model, processor
+
+
+def apply_lora(model, model_args: ModelArguments):
+    """``model`` wrapped with LoRA adapters (PEFT) as the lora_* arguments describe; only the adapters train."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as err:
+        raise ImportError("use_peft needs PEFT: pip install 'cf-vlm-hf[peft]'") from err
+
+    targets = model_args.lora_target_modules
+    if targets == ["all-linear"]:  # PEFT's keyword, not a module name
+        targets = "all-linear"
+    config = LoraConfig(
+        r=model_args.lora_r,
+        lora_alpha=model_args.lora_alpha,
+        lora_dropout=model_args.lora_dropout,
+        target_modules=targets,
+    )
+    return get_peft_model(model, config)
 
 
 def _whole_model_load_if_needed(auto_class, model_args: ModelArguments, kwargs: dict):
