@@ -128,8 +128,8 @@ def zero3_init_disabled():
     `promote_scalar_parameters` can run. Models that have them (CLIP and similar dual encoders) are small enough
     to load whole on every rank; DeepSpeed partitions them when the Trainer wraps the model.
     """
-    from transformers.integrations.deepspeed import deepspeed_config, set_hf_deepspeed_config, unset_hf_deepspeed_config
     from transformers.integrations import deepspeed as hf_deepspeed
+    from transformers.integrations.deepspeed import deepspeed_config, set_hf_deepspeed_config, unset_hf_deepspeed_config
 
     reference = hf_deepspeed._hf_deepspeed_config_weak_ref
     active = reference() if reference is not None and deepspeed_config() is not None else None

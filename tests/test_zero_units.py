@@ -15,9 +15,7 @@ from cf_vlm_hf.zero import (
 
 
 def test_promoted_logit_scale_trains_as_1d_and_saves_as_scalar():
-    from transformers import AutoModel, CLIPModel
-
-    model, processor = tiny_clip(seed=0)
+    model, _ = tiny_clip(seed=0)
     before = model.logit_scale.detach().clone()
     assert promote_scalar_parameters(model) == ["logit_scale"]
     assert promote_scalar_parameters(model) == []  # idempotent
@@ -72,9 +70,8 @@ def test_logit_scale_is_read_inside_the_forward_and_gets_its_gradient():
 
 
 def test_scalar_parameter_detection_builds_nothing_real():
-    from transformers import AutoModel, SiglipModel
-
     from conftest import tiny_siglip
+    from transformers import AutoModel, SiglipModel
 
     clip, _ = tiny_clip(seed=0)
     siglip, _ = tiny_siglip(seed=0)
@@ -84,20 +81,14 @@ def test_scalar_parameter_detection_builds_nothing_real():
 
 
 def test_zero3_without_gathered_save_is_refused():
-    class Plugin:
-        zero_stage = 3
-        deepspeed_config = {"zero_optimization": {"stage": 3}}
+    from types import SimpleNamespace
 
-    class State:
-        deepspeed_plugin = Plugin()
-
-    class Accelerator:
-        state = State()
+    def accelerator(stage, **zero):
+        plugin = SimpleNamespace(zero_stage=stage, deepspeed_config={"zero_optimization": {"stage": stage, **zero}})
+        return SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=plugin))
 
     with pytest.raises(ValueError, match="stage3_gather_16bit_weights_on_model_save.*in my/zero3.json"):
-        check_zero3_gathers_weights(Accelerator(), "my/zero3.json")
-    Plugin.deepspeed_config = {"zero_optimization": {"stage": 3, "stage3_gather_16bit_weights_on_model_save": True}}
-    check_zero3_gathers_weights(Accelerator(), "my/zero3.json")
-    Plugin.zero_stage = 2
-    Plugin.deepspeed_config = {"zero_optimization": {"stage": 2}}
-    check_zero3_gathers_weights(Accelerator(), "my/zero2.json")  # only ZeRO-3 shards the weights
+        check_zero3_gathers_weights(accelerator(3), "my/zero3.json")
+    check_zero3_gathers_weights(accelerator(3, stage3_gather_16bit_weights_on_model_save=True), "my/zero3.json")
+    check_zero3_gathers_weights(accelerator(2), "my/zero2.json")  # only ZeRO-3 shards the weights
+    check_zero3_gathers_weights(SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=None)))  # no DeepSpeed
