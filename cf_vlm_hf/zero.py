@@ -22,16 +22,6 @@ logger = logging.getLogger(__name__)
 PROMOTED_ATTR = "_cf_vlm_promoted_scalars"
 
 
-def _full_value(param: torch.nn.Parameter) -> torch.Tensor:
-    """A detached copy of the whole parameter, gathering it first when ZeRO-3 has partitioned it."""
-    if hasattr(param, "ds_id"):  # a ZeRO-3 parameter (the model was built under deepspeed.zero.Init)
-        import deepspeed
-
-        with deepspeed.zero.GatheredParameters([param], modifier_rank=None):
-            return param.data.detach().clone()
-    return param.data.detach().clone()
-
-
 def _squeeze_hook(module, state_dict, prefix, local_metadata):
     """state_dict post-hook: promoted (1,) parameters are saved at their original shape ()."""
     for name in getattr(module, PROMOTED_ATTR, ()):
@@ -53,8 +43,8 @@ def promote_scalar_parameters(model: torch.nn.Module) -> list[str]:
     """Replace every 0-dim parameter of ``model`` by a shape-(1,) parameter with the same value; return their names.
 
     Idempotent. ``requires_grad`` is kept. Call it before DeepSpeed wraps the model (`CounterfactualTrainer` does
-    when DeepSpeed is enabled); on a model built under ``deepspeed.zero.Init`` the value is gathered first and the
-    new parameter is left for DeepSpeed to partition.
+    when DeepSpeed is enabled). A model with 0-dim parameters cannot be built under ``deepspeed.zero.Init`` at
+    all: load it inside `zero3_init_disabled` (``cf-vlm train`` does), DeepSpeed partitions it later.
     """
     promoted = []
     for module_name, module in model.named_modules():
@@ -63,7 +53,7 @@ def promote_scalar_parameters(model: torch.nn.Module) -> list[str]:
             continue
         for name in names:
             old = module._parameters[name]
-            module._parameters[name] = torch.nn.Parameter(_full_value(old).reshape(1), requires_grad=old.requires_grad)
+            module._parameters[name] = torch.nn.Parameter(old.detach().clone().reshape(1), requires_grad=old.requires_grad)
             promoted.append(f"{module_name}.{name}" if module_name else name)
         if not hasattr(module, PROMOTED_ATTR):
             setattr(module, PROMOTED_ATTR, set())

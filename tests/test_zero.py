@@ -9,6 +9,7 @@ process x 8 rows (the same global batches):
 - the saved model loads with plain ``AutoModel.from_pretrained``; CLIP's ``logit_scale`` has shape () on disk,
   received its gradient (it moved, and equals the single-process value within 1e-6), and every other weight is
   within 1e-4 of the single-process one (4 steps at lr 1e-4 move weights by about 4e-4; measured: < 1e-5);
+- evaluation after training gives the single-process eval loss (within 1e-4);
 - resuming from the step-2 checkpoint with the plain CLI reproduces steps 3-4 and the final weights.
 
 The launchers differ on purpose, so that each is exercised: DDP through ``accelerate launch --multi_gpu``, ZeRO-2
@@ -106,6 +107,10 @@ def losses(output_dir: Path) -> dict[int, float]:
     return {log["step"]: log["loss"] for log in state["log_history"] if "loss" in log}
 
 
+def eval_loss(output_dir: Path) -> float:
+    return json.loads((output_dir / "eval_results.json").read_text())["eval_loss"]
+
+
 def weights(folder: Path) -> dict:
     from safetensors.torch import load_file
 
@@ -131,6 +136,8 @@ def setup(tmp_path_factory):
         "per_device_train_batch_size": 4, "learning_rate": LEARNING_RATE, "lr_scheduler_type": "constant",
         "max_steps": STEPS, "logging_steps": 1, "save_strategy": "steps", "save_steps": 2, "report_to": "none",
         "use_cpu": True, "disable_tqdm": True, "seed": 0,
+        # evaluation after training, on the training rows: 2 steps of 2 x 8 rows (one process: 16 rows per step)
+        "eval_split": "train", "per_device_eval_batch_size": 8,
     }
     (root / "recipe.yaml").write_text(yaml.safe_dump(recipe), encoding="utf-8")
     zero3 = json.loads((REPO / "recipes" / "deepspeed" / "zero3.json").read_text())
@@ -146,8 +153,9 @@ def reference(setup):
 
     out = setup / "single"
     assert main(["train", "--config", str(setup / "recipe.yaml"), "--output_dir", str(out),
-                 "--per_device_train_batch_size", "8", "--save_strategy", "no"]) == 0
-    return {"losses": losses(out), "weights": weights(out)}
+                 "--per_device_train_batch_size", "8", "--per_device_eval_batch_size", "16",
+                 "--save_strategy", "no"]) == 0
+    return {"losses": losses(out), "weights": weights(out), "eval": eval_loss(out)}
 
 
 CONFIGS = {
@@ -202,6 +210,8 @@ def test_two_process_training_matches_one_process_and_resumes(name, setup, refer
         for key in final if not key.endswith("k_proj.bias")
     )
     assert worst[0] <= WEIGHT_TOL, worst
+    # Evaluation after training (under ZeRO-3 too) scores the same global batches as one process.
+    assert eval_loss(out) == pytest.approx(reference["eval"], abs=LOSS_TOL)
 
     # Resuming from step 2 with the plain CLI continues the same curve and reaches the same weights.
     resumed = setup / f"{name}-resumed"
