@@ -78,7 +78,8 @@ def setup_process_group(training_args) -> None:
 
     Under ZeRO-3 ``from_pretrained`` partitions the weights while loading them, across the ranks it already sees,
     so the group must exist first. On CPU (``--use_cpu``) DeepSpeed is told to use gloo: its own default there
-    is oneCCL. Elsewhere the TrainingArguments set the group up as the Trainer would (NCCL under DeepSpeed).
+    is oneCCL whenever oneccl_bindings_for_pytorch is installed. Elsewhere the TrainingArguments set the group up
+    as the Trainer would (NCCL for DeepSpeed on GPUs).
     Without a launcher (one process) this only picks the device.
     """
     import os
