@@ -259,14 +259,18 @@ def _take_local_rank(argv: list[str]) -> list[str]:
         flag = argv.pop(0)
         value = flag.split("=", 1)[1] if "=" in flag else (argv.pop(0) if argv else "")
         if not value.lstrip("-").isdigit():
-            raise SystemExit(f"{PROG}: --local_rank needs an integer, got {value!r}")
+            raise ValueError(f"--local_rank needs an integer, got {value!r}")
         os.environ.setdefault("LOCAL_RANK", value)
     return argv
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `cf-vlm`; returns the exit status."""
-    argv = _take_local_rank(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = _take_local_rank(sys.argv[1:] if argv is None else argv)
+    except ValueError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 2
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return 0 if argv else 2

@@ -1,4 +1,7 @@
-"""`cf_vlm_hf.zero` without processes: scalar parameters promoted for DeepSpeed, saved and loaded at shape ()."""
+"""Without processes: `cf_vlm_hf.zero` (scalar parameters promoted for DeepSpeed, saved and loaded at shape ()),
+the logit scale read inside the forward, and the deepspeed launcher's ``--local_rank``."""
+
+import os
 
 import pytest
 import torch
@@ -92,3 +95,14 @@ def test_zero3_without_gathered_save_is_refused():
     check_zero3_gathers_weights(accelerator(3, stage3_gather_16bit_weights_on_model_save=True), "my/zero3.json")
     check_zero3_gathers_weights(accelerator(2), "my/zero2.json")  # only ZeRO-3 shards the weights
     check_zero3_gathers_weights(SimpleNamespace(state=SimpleNamespace(deepspeed_plugin=None)))  # no DeepSpeed
+
+
+def test_deepspeed_launchers_local_rank_before_the_subcommand_is_accepted(monkeypatch, capsys):
+    from cf_vlm_hf.cli import main
+
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert main(["--local_rank=1", "train", "--help"]) == 0  # what `deepspeed ... --module cf_vlm_hf.cli train` runs
+    assert "usage: cf-vlm train" in capsys.readouterr().out
+    assert os.environ["LOCAL_RANK"] == "1"
+    assert main(["--local_rank", "x", "train"]) == 2
+    assert "--local_rank needs an integer, got 'x'" in capsys.readouterr().err
