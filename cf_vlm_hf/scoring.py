@@ -52,6 +52,23 @@ def core_model(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def logit_parameters(model: torch.nn.Module) -> dict[str, torch.Tensor | None]:
+    """{"logit_scale": exp of the model's ``logit_scale`` or None, "logit_bias": its ``logit_bias`` or None}.
+
+    Both are fresh tensors computed from the parameters (``exp`` / ``clone``), so gradients flow back to them.
+    `DualEncoderScorer` calls this from a forward hook on the core model: under ZeRO-3 a module's parameters are
+    gathered only while its forward runs (outside it they are empty shards), and DeepSpeed's own forward hook
+    releases them after ours (ours is prepended). The tensors computed there keep their values, and autograd
+    routes their gradients to the parameters like any other use inside the forward.
+    """
+    scale = getattr(model, "logit_scale", None)
+    bias = getattr(model, "logit_bias", None)
+    return {
+        "logit_scale": scale.exp() if isinstance(scale, torch.Tensor) else None,
+        "logit_bias": bias.clone() if isinstance(bias, torch.Tensor) else None,
+    }
+
+
 def is_dual_encoder(model: torch.nn.Module) -> bool:
     """True for models that embed images and texts separately (CLIP, SigLIP, VisionTextDualEncoder, ...)."""
     model = core_model(model)
@@ -87,12 +104,28 @@ class DualEncoderScorer:
 
     def embed(self, model: torch.nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """One forward -> (N_images, D) and (N_texts, D) L2-normalised embeddings."""
+        image_embeds, text_embeds, _ = self._forward(model, batch)
+        return image_embeds, text_embeds
+
+    def _forward(self, model: torch.nn.Module, batch: dict[str, Any]):
+        """One forward -> normalised image and text embeddings, and the logit parameters the forward held.
+
+        The logit scale and bias are read by a hook *inside* the core model's forward (see `logit_parameters`).
+        """
         inputs = {k: v for k, v in batch.items() if k not in INDEX_KEYS}
-        outputs = model(**inputs, return_dict=True)
-        return F.normalize(outputs.image_embeds, dim=-1), F.normalize(outputs.text_embeds, dim=-1)
+        captured: dict[str, torch.Tensor | None] = {}
+        handle = core_model(model).register_forward_hook(
+            lambda module, args, output: captured.update(logit_parameters(module)), prepend=True
+        )
+        try:
+            outputs = model(**inputs, return_dict=True)
+        finally:
+            handle.remove()
+        image_embeds = F.normalize(outputs.image_embeds, dim=-1)
+        return image_embeds, F.normalize(outputs.text_embeds, dim=-1), captured
 
     def score(self, model: torch.nn.Module, batch: dict[str, Any]) -> CounterfactualScores:
-        image_embeds, text_embeds = self.embed(model, batch)
+        image_embeds, text_embeds, logit_params = self._forward(model, batch)
         num_anchors = batch["cf_mask"].shape[0]
         anchor_images, anchor_texts = image_embeds[:num_anchors], text_embeds[:num_anchors]
         scores = CounterfactualScores(anchor=(anchor_images * anchor_texts).sum(dim=-1))
@@ -107,7 +140,7 @@ class DualEncoderScorer:
             scores.edit_mask = batch["edit_mask"]
             scores.edit = _pair_scores(image_embeds, text_embeds, batch["edit_image_index"], anchors)
 
-        logit_scale, logit_bias, kind = self.alignment_settings(core_model(model))
+        logit_scale, logit_bias, kind = self.alignment_settings(core_model(model), **logit_params)
         scores.alignment_inputs = {
             "image_embeds": anchor_images,
             "text_embeds": anchor_texts,
@@ -119,21 +152,31 @@ class DualEncoderScorer:
         }
         return scores
 
-    def alignment_settings(self, model: torch.nn.Module) -> tuple[torch.Tensor | float, torch.Tensor | None, str]:
+    def alignment_settings(
+        self,
+        model: torch.nn.Module,
+        logit_scale: torch.Tensor | None = None,
+        logit_bias: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor | float, torch.Tensor | None, str]:
         """(logit scale, logit bias or None, kind) of L_align for the core ``model``.
 
         The scale is 1/temperature when the config fixes one, else the model's learned ``logit_scale.exp()``;
         the kind is "sigmoid" for models with a ``logit_bias`` (SigLIP) unless the config says otherwise.
+        ``logit_scale`` (already exponentiated) and ``logit_bias`` are the values `logit_parameters` read during
+        the forward; without them the parameters are read from ``model`` directly, which is only right when they
+        are not partitioned (no ZeRO-3).
         """
-        bias = getattr(model, "logit_bias", None)
-        kind = self.alignment_kind or ("sigmoid" if bias is not None else "infonce")
+        if logit_scale is None and logit_bias is None:
+            read = logit_parameters(model)
+            logit_scale, logit_bias = read["logit_scale"], read["logit_bias"]
+        kind = self.alignment_kind or ("sigmoid" if logit_bias is not None else "infonce")
         if self.temperature is not None:
             scale = 1.0 / self.temperature
-        elif getattr(model, "logit_scale", None) is not None:
-            scale = model.logit_scale.exp()
+        elif logit_scale is not None:
+            scale = logit_scale
         else:
             raise ValueError(f"{type(model).__name__} has no `logit_scale`; set `temperature` in CounterfactualConfig")
-        return scale, (bias if kind == "sigmoid" else None), kind
+        return scale, (logit_bias if kind == "sigmoid" else None), kind
 
     def alignment_loss(self, scores: CounterfactualScores) -> torch.Tensor:
         """L_align over the factual pairs, over the global batch when gathering across devices."""

@@ -1,9 +1,12 @@
 """The training job behind `cf-vlm train`: load model, processor and corpus, fine-tune, save, evaluate.
 
-Runs as is on one process, or under ``torchrun`` / ``accelerate launch`` (the Trainer sets up data parallelism):
+Runs as is on one process, or under ``torchrun``, ``accelerate launch`` or the ``deepspeed`` launcher, with
+or without a DeepSpeed ZeRO config (recipes/README.md lists the commands):
 
     cf-vlm train --config recipes/shapes-world.yaml --model_name_or_path ./my-clip
     torchrun --nproc_per_node 2 -m cf_vlm_hf.cli train --config recipes/shapes-world.yaml ...
+    torchrun --nproc_per_node 8 -m cf_vlm_hf.cli train --config recipes/clip-vit-b32.yaml \
+        --deepspeed recipes/deepspeed/zero2.json
 """
 
 from __future__ import annotations
@@ -15,21 +18,79 @@ from .train_args import DataArguments, ModelArguments, parse_train_args
 logger = logging.getLogger(__name__)
 
 
+def auto_model_class(model_args: ModelArguments):
+    """``AutoModelForImageTextToText`` for checkpoints of image-text-to-text models (LLaVA, Qwen2-VL, ...), so
+    they load with their language-model head; ``AutoModel`` for everything else (dual encoders)."""
+    from transformers import AutoConfig, AutoModel, AutoModelForImageTextToText
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    config = AutoConfig.from_pretrained(
+        model_args.model_name_or_path, revision=model_args.model_revision, trust_remote_code=model_args.trust_remote_code
+    )
+    if config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
+        return AutoModelForImageTextToText
+    return AutoModel
+
+
 def load_model_and_processor(model_args: ModelArguments):
-    """``AutoModel`` (safetensors weights) and ``AutoProcessor`` from the checkpoint the arguments name."""
+    """The model (safetensors weights, see `auto_model_class`) and ``AutoProcessor`` the arguments name."""
     import torch
-    from transformers import AutoModel, AutoProcessor
+    from transformers import AutoProcessor
 
     kwargs = dict(revision=model_args.model_revision, trust_remote_code=model_args.trust_remote_code)
     dtype = model_args.dtype if model_args.dtype == "auto" else getattr(torch, model_args.dtype)
     model_kwargs = dict(kwargs, dtype=dtype, use_safetensors=True)
     if model_args.attn_implementation is not None:
         model_kwargs["attn_implementation"] = model_args.attn_implementation
-    model = AutoModel.from_pretrained(model_args.model_name_or_path, **model_kwargs)
+    auto_class = auto_model_class(model_args)
+    with _whole_model_load_if_needed(auto_class, model_args, kwargs):
+        model = auto_class.from_pretrained(model_args.model_name_or_path, **model_kwargs)
     processor = AutoProcessor.from_pretrained(
         model_args.processor_name_or_path or model_args.model_name_or_path, **kwargs
     )
     return model, processor
+
+
+def lora_config(model_args: ModelArguments):
+    """The ``peft.LoraConfig`` the lora_* arguments describe, or None without ``use_peft``.
+
+    `CounterfactualTrainer(peft_config=...)` wraps the model with it (only the adapters train).
+    """
+    if not model_args.use_peft:
+        return None
+    try:
+        from peft import LoraConfig
+    except ImportError as err:
+        raise ImportError("use_peft needs PEFT: pip install 'cf-vlm-hf[peft]'") from err
+
+    targets = model_args.lora_target_modules
+    if targets == ["all-linear"]:  # PEFT's keyword, not a module name
+        targets = "all-linear"
+    return LoraConfig(
+        r=model_args.lora_r,
+        lora_alpha=model_args.lora_alpha,
+        lora_dropout=model_args.lora_dropout,
+        target_modules=targets,
+    )
+
+
+def _whole_model_load_if_needed(auto_class, model_args: ModelArguments, kwargs: dict):
+    """Under ZeRO-3, a context that loads models with 0-dim parameters whole (see `cf_vlm_hf.zero`); else a no-op."""
+    import contextlib
+
+    from transformers import AutoConfig
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+    from .zero import has_scalar_parameters, zero3_init_disabled
+
+    if not is_deepspeed_zero3_enabled():
+        return contextlib.nullcontext()
+    config = AutoConfig.from_pretrained(model_args.model_name_or_path, **kwargs)
+    extra = {"trust_remote_code": model_args.trust_remote_code}
+    if has_scalar_parameters(auto_class, config, **extra):
+        logger.info("%s has 0-dim parameters: loaded whole, DeepSpeed ZeRO-3 shards it", type(config).__name__)
+        return zero3_init_disabled()
+    return contextlib.nullcontext()
 
 
 def load_split(data_args: DataArguments, split: str, num_anchors: int | None = None):
@@ -83,8 +144,10 @@ def check_args(data_args: DataArguments, training_args) -> None:
 
 def run(model_args: ModelArguments, data_args: DataArguments, training_args) -> dict:
     """Fine-tune, save the model and processor to ``output_dir``, evaluate; return the metrics."""
+    from .distributed import setup_process_group
     from .trainer import CounterfactualTrainer
 
+    setup_process_group(training_args)  # before the model: ZeRO-3 partitions it while loading
     model, processor = load_model_and_processor(model_args)
     # The main process validates (and, in skip mode, writes the rejected rows) first; the others then reuse the
     # `datasets` cache instead of racing it.
@@ -96,6 +159,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args) -> 
         train_dataset=train_dataset,
         eval_dataset=eval_dataset,
         processing_class=processor,
+        peft_config=lora_config(model_args),
     )
     result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     metrics = dict(result.metrics)
@@ -113,9 +177,10 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args) -> 
 
 def main(argv: list[str] | None = None) -> int:
     """`cf-vlm train`: ``argv`` are the arguments after the subcommand."""
-    from .distributed import shutdown
-
+    import os
     import sys
+
+    from .distributed import shutdown
 
     model_args, data_args, training_args = parse_train_args(argv)
     try:
@@ -124,7 +189,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cf-vlm train: error: {err}", file=sys.stderr)
         return 2
     run(model_args, data_args, training_args)
-    shutdown()  # under torchrun: barrier, then destroy the process group (gloo can abort at exit otherwise)
+    if shutdown():  # under a launcher: barrier, then destroy the process group
+        # torch 2.13's gloo can still abort while the interpreter tears down ("terminate called without an
+        # active exception"), failing the launcher after a finished run. Everything is written: leave now.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 

@@ -49,6 +49,29 @@ class ModelArguments:
             "help": "Attention implementation passed to from_pretrained ('eager', 'sdpa', ...); default: the model's."
         },
     )
+    use_peft: bool = field(
+        default=False,
+        metadata={
+            "help": "Train LoRA adapters (PEFT) instead of all weights; the lora_* arguments configure them. Needs "
+            "`pip install peft`."
+        },
+    )
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank (with use_peft)."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator alpha (with use_peft)."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA branch (with use_peft)."})
+    lora_target_modules: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Names (or name suffixes) of the modules that get LoRA adapters, e.g. q_proj v_proj, or "
+            "'all-linear'; default: PEFT's choice for the model type (with use_peft)."
+        },
+    )
+
+    def __post_init__(self):
+        if self.lora_r <= 0:
+            raise ValueError(f"lora_r must be a positive integer, got {self.lora_r}")
+        if not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError(f"lora_dropout must be in [0, 1), got {self.lora_dropout}")
 
 
 @dataclass

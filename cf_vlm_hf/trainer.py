@@ -8,6 +8,7 @@ the ``eval_`` prefix.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from typing import Any
 
@@ -16,7 +17,7 @@ from transformers import Trainer
 
 from .collator import CounterfactualCollator
 from .config import CounterfactualConfig
-from .distributed import global_mean_weight
+from .distributed import global_mean_weight, uses_deepspeed
 from .generative_collator import GenerativeCollator
 from .losses import (
     causal_discrimination_loss,
@@ -24,6 +25,7 @@ from .losses import (
     scenario_discrimination_loss,
 )
 from .scoring import CounterfactualScores, build_scorer, core_model, is_dual_encoder
+from .zero import check_zero3_gathers_weights, promote_scalar_parameters, restore_scalar_shapes
 
 # Logged metrics: losses are averaged over steps, accuracies over items (anchor-counterfactual pairs, anchors).
 METRICS = ("align_loss", "csd_loss", "fcd_loss", "csd_accuracy", "fcd_accuracy")
@@ -90,6 +92,8 @@ class CounterfactualTrainer(Trainer):
             if processing_class is None:
                 raise ValueError("pass `processing_class` (the model's processor) or a `data_collator`")
             data_collator = default_collator(processing_class, args, model)
+        if model is not None and uses_deepspeed(args):
+            promote_scalar_parameters(model)  # DeepSpeed cannot shard 0-dim parameters (CLIP's logit_scale)
         super().__init__(
             model=model,
             args=args,
@@ -100,6 +104,9 @@ class CounterfactualTrainer(Trainer):
             **kwargs,
         )
         self.model_accepts_loss_kwargs = False
+        if self.is_deepspeed_enabled:
+            source = args.deepspeed if isinstance(args.deepspeed, str) else None
+            check_zero3_gathers_weights(self.accelerator, source or os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE"))
         self.scorer = scorer if scorer is not None else build_scorer(self.model, args)
         self._metric_sums = {mode: defaultdict(float) for mode in ("train", "eval")}
         self._metric_counts = {mode: defaultdict(int) for mode in ("train", "eval")}
@@ -147,6 +154,10 @@ class CounterfactualTrainer(Trainer):
         with torch.no_grad(), self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs)
         return loss.detach(), None, None
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """Trainer's save, with parameters promoted for DeepSpeed back at their original shape () on disk."""
+        super()._save(output_dir, state_dict=restore_scalar_shapes(state_dict, self.model))
 
     def _record(self, mode: str, name: str, total: float, count: int) -> None:
         self._metric_sums[mode][name] += total

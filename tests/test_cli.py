@@ -10,6 +10,7 @@ import sys
 import pytest
 import yaml
 from conftest import make_rows, tiny_clip
+from generative_models import one_thread, tiny_llava  # noqa: F401 (one_thread is a fixture)
 from datasets import Dataset, DatasetDict
 
 from cf_vlm_hf.cli import main
@@ -117,15 +118,6 @@ def test_env_block_is_applied_and_flags_override(tmp_path, checkpoint, corpus_di
     assert training_args.remove_unused_columns is False
 
 
-@pytest.mark.parametrize("recipe", sorted(glob.glob(os.path.join(REPO, "recipes", "*.yaml"))), ids=os.path.basename)
-def test_every_recipe_parses(recipe, tmp_path):
-    # output_dir is redirected so that parsing creates nothing inside the repository.
-    model_args, data_args, training_args = parse_train_args(["--config", recipe, "--output_dir", str(tmp_path)])
-    assert isinstance(model_args, ModelArguments) and isinstance(data_args, DataArguments)
-    assert type(training_args).__name__ == "CounterfactualConfig"
-    assert model_args.model_name_or_path and data_args.dataset
-
-
 def test_generate_shapes_world_writes_loadable_shards(tmp_path, capsys):
     out = tmp_path / "sw"
     status = main([
@@ -230,3 +222,24 @@ def test_train_on_generated_shapes_world(tmp_path, checkpoint):
     assert main(["train", "--config", recipe]) == 0
     eval_results = json.loads((tmp_path / "out" / "eval_results.json").read_text())
     assert math.isfinite(eval_results["eval_loss"]) and "eval_fcd_accuracy" in eval_results
+
+
+def test_train_loads_a_generative_checkpoint_with_its_lm_head_and_lora(tmp_path, corpus_dir, one_thread):
+    from safetensors.torch import load_file
+    from transformers import AutoModelForImageTextToText
+
+    folder = tmp_path / "tiny-llava"
+    model, processor = tiny_llava(seed=0)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    values = recipe_values(tmp_path, str(folder), corpus_dir, max_steps=2, use_peft=True, lora_r=4, lora_alpha=8,
+                           lora_target_modules=["q_proj", "v_proj"], scenario_pairing="cross")
+    recipe = write_recipe(tmp_path / "llava.yaml", **values)
+    assert main(["train", "--config", recipe]) == 0
+    out = tmp_path / "out"
+    adapter = load_file(out / "adapter_model.safetensors")
+    assert adapter and all("lora_" in name for name in adapter)  # only the adapter is written
+    eval_results = json.loads((out / "eval_results.json").read_text())
+    assert math.isfinite(eval_results["eval_loss"]) and "eval_fcd_accuracy" in eval_results
+    base = AutoModelForImageTextToText.from_pretrained(folder)
+    assert type(base).__name__ == "LlavaForConditionalGeneration"
