@@ -30,6 +30,17 @@ VARIANTS = {
     "full, cross, w=30, lr 5e-4": dict(csd_weight=30.0, fcd_weight=30.0, vision_lr=5e-4),
     "full, cross, w=3, fcd mean": dict(fcd_reduction="mean"),
     "full, cross, w=10, fcd mean": dict(fcd_reduction="mean", csd_weight=10.0, fcd_weight=10.0),
+    "baseline (clip), lr 5e-4/5e-5": dict(objective="clip", vision_lr=5e-4, text_lr=5e-5),
+    "full, cross, w=3, lr 5e-4/5e-5": dict(vision_lr=5e-4, text_lr=5e-5),
+    "full, cross, w=3, fcd mean, lr 5e-4/5e-5": dict(fcd_reduction="mean", vision_lr=5e-4, text_lr=5e-5),
+    "baseline (clip), lr 1e-3/5e-5, text unfrozen": dict(objective="clip", vision_lr=1e-3, text_lr=5e-5,
+                                                         frozen_text_layers=0),
+    "full, cross, w=3, lr 1e-3/5e-5, text unfrozen": dict(vision_lr=1e-3, text_lr=5e-5, frozen_text_layers=0),
+    "full, cross, w=3, fcd mean, lr 1e-3/5e-5, text unfrozen": dict(fcd_reduction="mean", vision_lr=1e-3,
+                                                                     text_lr=5e-5, frozen_text_layers=0),
+    "full, cross, w=1, lr 1e-3/5e-5, text unfrozen": dict(csd_weight=1.0, fcd_weight=1.0, vision_lr=1e-3,
+                                                          text_lr=5e-5, frozen_text_layers=0),
+    "no csd, fcd mean w=10": dict(fcd_reduction="mean", csd_weight=0.0, fcd_weight=10.0),
     "baseline (clip), text lr 2e-4": dict(objective="clip", text_lr=2e-4),
     "full, cross, w=3, text lr 2e-4": dict(text_lr=2e-4),
     "full, cross, w=3, text lr 2e-4, 2 frozen": dict(text_lr=2e-4, frozen_text_layers=2),
@@ -44,10 +55,15 @@ def main():
     parser.add_argument("--variants", default=";".join(VARIANTS), help="names of VARIANTS, separated by ';'")
     parser.add_argument("--output", default="ablation")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a DemoSettings field for every variant (and the base), e.g. pretrain_steps=300")
     args = parser.parse_args()
     base_settings = DemoSettings(quick=args.quick, eval_anchors=args.eval_anchors, output_dir=args.output)
     if args.steps:
         base_settings.steps = args.steps
+    for item in args.set:
+        name, value = item.split("=", 1)
+        setattr(base_settings, name, type(getattr(base_settings, name))(value))
     cache = cache_root(base_settings)
     corpora = build_corpora(base_settings, cache)
     base_dir, _ = base_model(base_settings, corpora, cache)
@@ -62,7 +78,8 @@ def main():
         folder = out / name.replace(" ", "_").replace(",", "").replace("=", "")
         trainer, wall = train_arm(base_dir, corpora["train"], folder, settings, objective=objective,
                                   steps=settings.steps, seed=0, batch_size=settings.batch_size,
-                                  vision_lr=settings.vision_lr, text_lr=settings.text_lr)
+                                  vision_lr=settings.vision_lr, text_lr=settings.text_lr,
+                                  frozen_text_layers=settings.frozen_text_layers)
         rows.append((name, evaluate_model(folder, corpora, splits=("heldout",))["heldout"], wall / settings.steps))
         print_table(rows, base_settings.steps)
     (out / "ablation.json").write_text(json.dumps([{"variant": n, "heldout": r, "s_per_step": s} for n, r, s in rows]))

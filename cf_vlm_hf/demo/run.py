@@ -56,12 +56,13 @@ def build_corpora(settings: DemoSettings, cache: Path) -> dict:
 
 
 def train_arm(model_dir, dataset, out_dir: Path, settings: DemoSettings, *, objective: str, steps: int, seed: int,
-              batch_size: int, vision_lr: float, text_lr: float, model=None, processor=None):
+              batch_size: int, vision_lr: float, text_lr: float, frozen_text_layers: int, model=None,
+              processor=None):
     """Fine-tune (or, with ``model`` given, pre-train) one arm; returns (trainer, wall seconds)."""
     if model is None:
         model = VisionTextDualEncoderModel.from_pretrained(model_dir)
         processor = VisionTextDualEncoderProcessor.from_pretrained(model_dir)
-    freeze_text_layers(model, settings.frozen_text_layers)
+    freeze_text_layers(model, frozen_text_layers)
     args = CounterfactualConfig(
         output_dir=str(out_dir),
         objective=objective,
@@ -99,7 +100,7 @@ def train_arm(model_dir, dataset, out_dir: Path, settings: DemoSettings, *, obje
 def base_model(settings: DemoSettings, corpora: dict, cache: Path) -> tuple[Path, dict]:
     """Folder of the pre-trained base (built once per setting), and its pre-training record."""
     key = settings.key("image_size", "pretrain_anchors", "pretrain_steps", "pretrain_batch_size",
-                       "pretrain_vision_lr", "frozen_text_layers")
+                       "pretrain_vision_lr", "pretrain_frozen_text_layers")
     folder = cache / f"base-{key}"
     record_path = folder / "pretraining.json"
     if record_path.exists():
@@ -109,7 +110,8 @@ def base_model(settings: DemoSettings, corpora: dict, cache: Path) -> tuple[Path
     model, processor = build_dual_encoder(VisionTowerSpec(image_size=settings.image_size), seed=0)
     trainer, wall = train_arm(None, corpora["pretrain"], folder, settings, objective="clip",
                               steps=settings.pretrain_steps, seed=0, batch_size=settings.pretrain_batch_size,
-                              vision_lr=settings.pretrain_vision_lr, text_lr=5e-5, model=model, processor=processor)
+                              vision_lr=settings.pretrain_vision_lr, text_lr=5e-5,
+                              frozen_text_layers=settings.pretrain_frozen_text_layers, model=model, processor=processor)
     record = {"wall_seconds": wall, "steps": settings.pretrain_steps, "log_history": trainer.state.log_history}
     record_path.write_text(json.dumps(record))
     return folder, record
@@ -145,7 +147,8 @@ def run_demo(settings: DemoSettings) -> dict:
 
     results = {"settings": vars(settings), "pretraining": pretraining, "models": {}, "arms": []}
     results["models"]["base"] = [evaluate_base(base_dir, corpora, settings)]
-    arm_settings = dict(batch_size=settings.batch_size, vision_lr=settings.vision_lr, text_lr=settings.text_lr)
+    arm_settings = dict(batch_size=settings.batch_size, vision_lr=settings.vision_lr, text_lr=settings.text_lr,
+                        frozen_text_layers=settings.frozen_text_layers)
     for seed in range(settings.seeds):
         suffix = "" if seed == 0 else f"-seed{seed}"
         timed = {}
