@@ -88,7 +88,8 @@ def plot(results: dict, path: Path) -> None:
     for arm in results["arms"]:
         if arm["seed"] != 0:
             continue
-        history = [log for log in arm["log_history"] if "align_loss" in log]
+        # Logging-step entries only: the end-of-training summary also carries the metrics of the last few steps.
+        history = [log for log in arm["log_history"] if "align_loss" in log and "loss" in log]
         curves.plot([log["step"] for log in history], [log["align_loss"] for log in history],
                     label=f"{arm['name']}: align_loss")
         if history and "fcd_loss" in history[0]:

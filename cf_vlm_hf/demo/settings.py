@@ -67,6 +67,8 @@ class DemoSettings:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.scenario_pairing not in ("paper", "cross"):
             raise ValueError(f"--scenario-pairing must be 'paper' or 'cross', got {self.scenario_pairing!r}")
+        if self.fcd_reduction not in ("hardest", "mean"):
+            raise ValueError(f"--fcd-reduction must be 'hardest' or 'mean', got {self.fcd_reduction!r}")
         if self.quick:
             for name, value in QUICK.items():
                 if getattr(self, name) == _DEFAULTS[name]:
@@ -78,5 +80,7 @@ class DemoSettings:
         return hashlib.sha256(json.dumps({n: values[n] for n in names}, sort_keys=True).encode()).hexdigest()[:12]
 
 
-QUICK = dict(pretrain_anchors=4000, pretrain_steps=250, train_anchors=600, steps=60, eval_anchors=400)
+# The CI smoke run: a smaller pool, base, corpus and evaluation, the same fine-tuning recipe, no equal-time arm.
+QUICK = dict(pretrain_anchors=4000, pretrain_steps=120, train_anchors=600, steps=60, eval_anchors=400,
+             equal_time_baseline=False)
 _DEFAULTS = {f.name: f.default for f in fields(DemoSettings)}
