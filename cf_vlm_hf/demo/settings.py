@@ -28,8 +28,8 @@ class DemoSettings:
     pretrain_anchors: int = field(default=20000, metadata={"help": "Image-caption pairs for base pre-training."})
     pretrain_steps: int = field(
         default=300,
-        metadata={"help": "Steps of base pre-training. 300 gives a bag-of-words-like base (binding group ~20%, like "
-                  "CLIP on ARO); 1000 gives a base that already binds (~58%) and leaves fine-tuning little to add."},
+        metadata={"help": "Steps of base pre-training. 300 gives a bag-of-words-like base (held-out binding "
+                  "group ~18-20%); 1000 gives a base that already binds (~58%) and leaves fine-tuning little to add."},
     )
     pretrain_batch_size: int = field(default=64, metadata={"help": "Batch size of base pre-training."})
     pretrain_vision_lr: float = field(default=1e-3, metadata={"help": "Learning rate of the ViT (from scratch)."})
