@@ -133,6 +133,19 @@ def test_save_to_disk_folder_and_parquet_file_load(tmp_path):
     assert_same_rows(load_counterfactual_dataset(tmp_path / "one.parquet"), rows)
 
 
+def test_local_folders_with_the_same_name_do_not_share_a_cache(tmp_path):
+    # datasets keys a local folder's cache by its name, not its path: without our own key the second folder
+    # (and a rewrite of the first) loaded the first folder's cached rows.
+    first, second = make_rows(3), make_rows(5)
+    save_counterfactual_dataset(DatasetDict(train=corpus(first)), tmp_path / "a" / "corpus")
+    save_counterfactual_dataset(DatasetDict(train=corpus(second)), tmp_path / "b" / "corpus")
+    assert_same_rows(load_counterfactual_dataset(tmp_path / "a" / "corpus", split="train"), first)
+    assert_same_rows(load_counterfactual_dataset(tmp_path / "b" / "corpus", split="train"), second)
+    rewritten = make_rows(4)
+    save_counterfactual_dataset(DatasetDict(train=corpus(rewritten)), tmp_path / "a" / "corpus")
+    assert_same_rows(load_counterfactual_dataset(tmp_path / "a" / "corpus", split="train"), rewritten)
+
+
 # ---------------------------------------------------------------- annotation files
 
 

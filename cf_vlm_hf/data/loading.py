@@ -84,7 +84,29 @@ def _load_raw(source: str, split: str | None, streaming: bool, allow_outside_roo
             return loaded.to_iterable_dataset()
         return loaded
     # A Hub id, or a local folder of parquet shards: the same datasets code path.
+    if os.path.isdir(source) and not streaming:
+        kwargs = dict(kwargs, cache_dir=_local_folder_cache(source, kwargs.get("cache_dir")))
     return load_dataset(source, split=split, streaming=streaming, **kwargs)
+
+
+def _local_folder_cache(folder: str, cache_dir: str | None) -> str:
+    """A `datasets` cache directory of its own for a local folder, keyed by its absolute path and its files.
+
+    ``datasets`` keys the cache of a local folder by its name and data files, not by where it is: two folders
+    with the same name (``a/corpus`` and ``b/corpus``) would share one cached copy, and the second would load the
+    first's rows. Keying by path, size and modification time of every file gives each folder (and each rewrite
+    of it) its own cache.
+    """
+    import datasets
+
+    parts = [os.path.abspath(folder)]
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            stat = os.stat(os.path.join(root, name))
+            parts.append(f"{os.path.relpath(os.path.join(root, name), folder)}|{stat.st_size}|{stat.st_mtime_ns}")
+    key = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+    return os.path.join(cache_dir or datasets.config.HF_DATASETS_CACHE, "cf_vlm_hf_local", key)
 
 
 def _is_saved_to_disk(folder: str) -> bool:
