@@ -33,7 +33,7 @@ INDEX_KEYS = frozenset(
 
 
 def caption_group_ids(captions: Sequence[str]) -> torch.Tensor:
-    """(B,) int64 ids, equal exactly for identical captions, and equal across processes (a keyed hash, not
+    """(B,) int64 ids, equal exactly for identical captions, and equal across processes (a stable hash, not
     Python's salted ``hash``), so that captions gathered from several ranks compare correctly."""
     ids = [int.from_bytes(hashlib.blake2b(c.encode("utf-8"), digest_size=8).digest(), "little", signed=True)
            for c in captions]

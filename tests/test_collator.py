@@ -124,6 +124,6 @@ def test_caption_groups_mark_identical_captions(processor):
     groups = CounterfactualCollator(processor)(rows)["caption_groups"]
     assert groups.dtype == torch.long and groups.shape == (4,)
     assert groups[0] == groups[2] and len(set(groups.tolist())) == 3
-    # The ids do not depend on the process (a keyed hash, not Python's salted hash()).
+    # The ids do not depend on the process (a stable hash, not Python's salted hash()).
     again = CounterfactualCollator(processor)(list(reversed(rows)))["caption_groups"]
     assert again.tolist() == list(reversed(groups.tolist()))
