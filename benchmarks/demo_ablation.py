@@ -25,6 +25,10 @@ VARIANTS = {
     "cf-vlm, cross, w=3": dict(csd_weight=3.0, fcd_weight=3.0),
     "cf-vlm, cross, w=3, fcd mean": dict(csd_weight=3.0, fcd_weight=3.0, fcd_reduction="mean"),
     "cf-vlm, cross, w=1, K=1 M=2": dict(num_counterfactuals=1, num_edits=2),
+    "baseline (clip), text lr 2e-4": dict(objective="clip", text_lr=2e-4),
+    "cf-vlm, text lr 2e-4": dict(text_lr=2e-4),
+    "cf-vlm, fcd mean": dict(fcd_reduction="mean"),
+    "cf-vlm, csd w=3": dict(csd_weight=3.0),
     # The text tower frozen below its top two layers (the previous demo default): binding barely moves.
     "baseline (clip), 4 text layers frozen, lr 5e-4/5e-5": dict(objective="clip", vision_lr=5e-4, frozen_text_layers=4),
     "cf-vlm, cross, w=3, 4 text layers frozen, lr 5e-4/5e-5": dict(csd_weight=3.0, fcd_weight=3.0, vision_lr=5e-4,

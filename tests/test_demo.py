@@ -61,8 +61,12 @@ def test_demo_writes_every_output(demo_run):
 
 
 def test_second_run_reuses_the_cached_base(demo_run):
-    _, first, second = demo_run
-    assert second["pretraining"] == first["pretraining"]
+    root, first, second = demo_run
+    assert (first["pretraining"]["cached"], second["pretraining"]["cached"]) == (False, True)
+    assert {**second["pretraining"], "cached": False} == first["pretraining"]
+    assert second["timings"]["base"] < first["timings"]["base"]
+    assert "(cached)" in (root / "again" / "results.md").read_text()
+    assert "(pre-trained in this run)" in (root / "out" / "results.md").read_text()
     assert second["models"]["base"] == first["models"]["base"]
 
 
@@ -92,3 +96,39 @@ def test_markdown_reports_mean_and_std_over_seeds():
     assert "| cf-vlm | 60.0 ± 14.1 |" in table
     assert "| 10 | 20 s | 2.00 |" in table
     assert "Items per edit type (held-out): color 10" in table
+
+
+def test_markdown_reports_differences_against_the_targets_per_seed():
+    def run(image, binding, recall):
+        heldout = {"mean_image_side": image, "winoground/binding/group": binding, "recall@1": recall}
+        return {"heldout": heldout, "test": heldout}
+
+    results = {
+        "models": {"base": [run(0.5, 0.1, 0.2)], "baseline": [run(0.70, 0.20, 0.40), run(0.72, 0.22, 0.40)],
+                   "cf-vlm": [run(0.82, 0.45, 0.39), run(0.80, 0.40, 0.36)],
+                   "baseline (equal wall time)": [run(0.8, 0.3, 0.3), run(0.8, 0.3, 0.3)]},
+        "settings": {"seeds": 2}, "total_wall_seconds": 600,
+        "arms": [{"name": "baseline (equal wall time)", "seed": s, "steps": n, "wall_seconds": w}
+                 for s, n, w in ((0, 300, 90.0), (1, 400, 160.0))],
+        "pretraining": {"wall_seconds": 100.0, "cached": True},
+        "timings": {"corpora": 3.0, "base": 1.0, "evaluation/base": 0.1, "evaluation/cf-vlm": 30.0},
+    }
+    table = markdown(results)
+    assert "| edit acc (image side) | +12.0 | +8.0 | +10.0 ± 2.8 | ≥ +10 | yes |" in table
+    assert "| binding group | +25.0 | +18.0 | +21.5 ± 4.9 | ≥ +20 | yes |" in table
+    assert "| recall@1 | -1.0 | -4.0 | -2.5 ± 2.1 | ≥ -2 | no |" in table
+    assert "| 300–400 | 125 s | 0.35 |" in table  # steps differ per seed: their range, mean wall, mean s/step
+    assert "Wall time: corpora 3 s, base 1 s (cached), fine-tuning 250 s, evaluation 30 s; total 10.0 min." in table
+
+
+def test_equal_time_steps_counts_the_start_up_cost_once():
+    from cf_vlm_hf.demo.run import equal_time_steps
+
+    # 3 s of start-up before the clock, 10 warm-up steps of 1 s, then 90 steps of 0.5 s: 58 s in all.
+    step_ends = [1.0 * (i + 1) for i in range(10)] + [10 + 0.5 * (i + 1) for i in range(90)]
+    wall = 3 + step_ends[-1]
+    # Steady rate 0.5 s/step, fixed cost 58 - 0.5 * 100 = 8 s: 120 s hold (120 - 8) / 0.5 = 224 steps.
+    assert equal_time_steps(step_ends, wall, 120.0, least=100) == 224
+    # The plain ratio (120 / 0.58 = 207 steps) would undershoot; never fewer steps than the other arm.
+    assert equal_time_steps(step_ends, wall, 30.0, least=100) == 100
+    assert equal_time_steps([2.0], 2.5, 10.0, least=1) == 4

@@ -30,13 +30,23 @@ def metric(results: dict, model: str, split: str, name: str) -> list[float]:
     return [run[split][name] for run in results["models"][model] if name in run[split]]
 
 
+# The issue's equal-step targets on the held-out split: (metric, label, least cf-vlm minus baseline, in points).
+TARGETS = (
+    ("mean_image_side", "edit acc (image side)", 10.0),
+    ("winoground/binding/group", "binding group", 20.0),
+    ("recall@1", "recall@1", -2.0),
+)
+
+
 def arm_timing(results: dict, model: str) -> str:
     arms = [a for a in results["arms"] if a["name"] == model]
     if not arms:
         return "– | cached | –" if model == "base" else "– | – | –"
-    steps = arms[0]["steps"]
+    steps = sorted(a["steps"] for a in arms)
     wall = statistics.fmean(a["wall_seconds"] for a in arms)
-    return f"{steps} | {wall:.0f} s | {wall / steps:.2f}"
+    per_step = statistics.fmean(a["wall_seconds"] / a["steps"] for a in arms)
+    steps_cell = str(steps[0]) if steps[0] == steps[-1] else f"{steps[0]}–{steps[-1]}"
+    return f"{steps_cell} | {wall:.0f} s | {per_step:.2f}"
 
 
 def markdown(results: dict) -> str:
@@ -59,12 +69,45 @@ def markdown(results: dict) -> str:
             text = metric(results, model, "heldout", f"text_side/{kind}")
             cells.append(f"{fmt(image)} / {fmt(text)}" if image else "–")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    counts = results["models"][models[0]][0]["heldout"]
-    lines += ["", "Items per edit type (held-out): " + ", ".join(
-        f"{kind} {counts.get(f'count/{kind}', 0)}" for kind in EDIT_TYPES) + "."]
-    seeds = results["settings"]["seeds"]
-    lines += [f"Seeds: {seeds} (mean ± std where > 1). Total wall time {results['total_wall_seconds'] / 60:.1f} min."]
+    lines += ["", *target_lines(results), "", *timing_lines(results)]
     return "\n".join(lines) + "\n"
+
+
+def target_lines(results: dict) -> list[str]:
+    """CF-VLM minus baseline at equal steps on the held-out split, per seed and as mean ± std, against the targets."""
+    if "baseline" not in results["models"] or "cf-vlm" not in results["models"]:
+        return []
+    pairs = list(zip(results["models"]["baseline"], results["models"]["cf-vlm"]))
+    lines = ["### CF-VLM minus baseline at equal steps, held-out split (points)", "",
+             "| metric | " + " | ".join(f"seed {seed}" for seed in range(len(pairs))) + " | mean ± std | target | met |",
+             "|---" * (len(pairs) + 4) + "|"]
+    for name, label, least in TARGETS:
+        deltas = [100 * (cf["heldout"][name] - base["heldout"][name]) for base, cf in pairs]
+        mean, std = mean_std(deltas)
+        lines.append(f"| {label} | " + " | ".join(f"{d:+.1f}" for d in deltas)
+                     + f" | {mean:+.1f} ± {std:.1f} | ≥ {least:+.0f} | {'yes' if mean >= least else 'no'} |")
+    return lines
+
+
+def timing_lines(results: dict) -> list[str]:
+    """Items per edit type, seeds, and where the wall time went."""
+    first = results["models"]["base"][0]
+    lines = [f"Items per edit type ({label}): " + ", ".join(
+        f"{kind} {first[split].get(f'count/{kind}', 0)}" for kind in EDIT_TYPES) + "."
+        for split, label in (("heldout", "held-out"), ("test", "in-distribution"))]
+    seeds = results["settings"]["seeds"]
+    lines.append(f"Seeds: {seeds} (mean ± std where > 1).")
+    timings = results.get("timings", {})
+    if timings:
+        evaluation = sum(v for k, v in timings.items() if k.startswith("evaluation/"))
+        training = sum(a["wall_seconds"] for a in results["arms"])
+        how = "cached" if results["pretraining"].get("cached") else "pre-trained in this run"
+        lines.append(f"Wall time: corpora {timings['corpora']:.0f} s, base {timings['base']:.0f} s ({how}), "
+                     f"fine-tuning {training:.0f} s, evaluation {evaluation:.0f} s; "
+                     f"total {results['total_wall_seconds'] / 60:.1f} min.")
+    else:
+        lines.append(f"Total wall time {results['total_wall_seconds'] / 60:.1f} min.")
+    return lines
 
 
 def plot(results: dict, path: Path) -> None:

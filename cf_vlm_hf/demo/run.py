@@ -16,10 +16,11 @@ import logging
 import os
 import shutil
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from transformers import HfArgumentParser, VisionTextDualEncoderModel, VisionTextDualEncoderProcessor
+from transformers import HfArgumentParser, TrainerCallback, VisionTextDualEncoderModel, VisionTextDualEncoderProcessor
 
 from ..config import CounterfactualConfig
 from ..data.shapes_world import shapes_world_dataset
@@ -55,10 +56,41 @@ def build_corpora(settings: DemoSettings, cache: Path) -> dict:
     }
 
 
+class StepClock(TrainerCallback):
+    """Seconds from the start of training to the end of each optimizer step."""
+
+    def __init__(self):
+        self.start, self.step_ends = None, []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.step_ends.append(time.perf_counter() - self.start)
+
+
+def equal_time_steps(step_ends: list[float], wall: float, target_wall: float, least: int) -> int:
+    """Steps of an arm timed by ``step_ends`` (its run took ``wall`` s) that fill ``target_wall`` seconds.
+
+    The rate is the steady one (the first tenth of the steps left out: they include warm-up), and what the steady
+    steps do not explain (start-up, the first batches) is counted once: a plain ``target_wall / (wall / steps)``
+    undershoots by that fixed cost's share.
+    """
+    skip = len(step_ends) // 10
+    if len(step_ends) - skip < 2:
+        return max(least, round(target_wall / (wall / max(1, len(step_ends)))))
+    rate = (step_ends[-1] - step_ends[skip]) / (len(step_ends) - 1 - skip)
+    overhead = max(0.0, wall - rate * len(step_ends))
+    return max(least, round((target_wall - overhead) / rate))
+
+
 def train_arm(model_dir, dataset, out_dir: Path, settings: DemoSettings, *, objective: str, steps: int, seed: int,
               batch_size: int, vision_lr: float, text_lr: float, frozen_text_layers: int, model=None,
-              processor=None):
-    """Fine-tune (or, with ``model`` given, pre-train) one arm; returns (trainer, wall seconds)."""
+              processor=None, clock: StepClock | None = None):
+    """Fine-tune (or, with ``model`` given, pre-train) one arm; returns (trainer, wall seconds).
+
+    ``clock``, if given, is added to the trainer's callbacks (it times each step).
+    """
     if model is None:
         model = VisionTextDualEncoderModel.from_pretrained(model_dir)
         processor = VisionTextDualEncoderProcessor.from_pretrained(model_dir)
@@ -89,7 +121,7 @@ def train_arm(model_dir, dataset, out_dir: Path, settings: DemoSettings, *, obje
     )
     optimizer = torch.optim.AdamW(tower_parameter_groups(model, text_lr, vision_lr, args.weight_decay))
     trainer = CounterfactualTrainer(model=model, args=args, train_dataset=dataset, processing_class=processor,
-                                    optimizers=(optimizer, None))
+                                    optimizers=(optimizer, None), callbacks=None if clock is None else [clock])
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start
@@ -105,7 +137,7 @@ def base_model(settings: DemoSettings, corpora: dict, cache: Path) -> tuple[Path
     record_path = folder / "pretraining.json"
     if record_path.exists():
         logger.warning("reusing the cached base model %s", folder)
-        return folder, json.loads(record_path.read_text())
+        return folder, {**json.loads(record_path.read_text()), "cached": True}
     logger.warning("pre-training the base model (cached afterwards in %s)", folder)
     model, processor = build_dual_encoder(VisionTowerSpec(image_size=settings.image_size), seed=0)
     trainer, wall = train_arm(None, corpora["pretrain"], folder, settings, objective="clip",
@@ -114,7 +146,7 @@ def base_model(settings: DemoSettings, corpora: dict, cache: Path) -> tuple[Path
                               frozen_text_layers=settings.pretrain_frozen_text_layers, model=model, processor=processor)
     record = {"wall_seconds": wall, "steps": settings.pretrain_steps, "log_history": trainer.state.log_history}
     record_path.write_text(json.dumps(record))
-    return folder, record
+    return folder, {**record, "cached": False}
 
 
 def evaluate_model(folder: Path, corpora: dict, splits=EVAL_SPLITS) -> dict:
@@ -136,42 +168,55 @@ def evaluate_base(base_dir: Path, corpora: dict, settings: DemoSettings) -> dict
 
 
 def run_demo(settings: DemoSettings) -> dict:
-    """Run every stage; returns the results dict also written to ``output_dir/results.json``."""
+    """Run every stage; returns the results dict also written to ``output_dir/results.json``.
+
+    ``results["timings"]`` holds the wall seconds of each stage (corpora, base, per-model evaluation, and per
+    arm in ``results["arms"]``), so a first run and a later, cached run can both be read off one report.
+    """
     started = time.perf_counter()
     out = Path(settings.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache = cache_root(settings)
-    corpora = build_corpora(settings, cache)
-    base_dir, pretraining = base_model(settings, corpora, cache)
-    shutil.copytree(base_dir, out / "base", dirs_exist_ok=True)
+    timings = {}
+    with _timed(timings, "corpora"):
+        corpora = build_corpora(settings, cache)
+    with _timed(timings, "base"):
+        base_dir, pretraining = base_model(settings, corpora, cache)
+        shutil.copytree(base_dir, out / "base", dirs_exist_ok=True)
 
-    results = {"settings": vars(settings), "pretraining": pretraining, "models": {}, "arms": []}
-    results["models"]["base"] = [evaluate_base(base_dir, corpora, settings)]
+    results = {"settings": vars(settings), "pretraining": pretraining, "models": {}, "arms": [], "timings": timings}
+    with _timed(timings, "evaluation/base"):
+        results["models"]["base"] = [evaluate_base(base_dir, corpora, settings)]
     arm_settings = dict(batch_size=settings.batch_size, vision_lr=settings.vision_lr, text_lr=settings.text_lr,
                         frozen_text_layers=settings.frozen_text_layers)
+
+    def fine_tune(name, folder, objective, steps, seed, clock=None):
+        trainer, wall = train_arm(base_dir, corpora["train"], folder, settings, objective=objective, steps=steps,
+                                  seed=seed, clock=clock, **arm_settings)
+        results["arms"].append({"name": name, "seed": seed, "steps": steps, "wall_seconds": wall,
+                                "log_history": trainer.state.log_history})
+        with _timed(timings, f"evaluation/{folder.name}"):
+            results["models"].setdefault(name, []).append(evaluate_model(folder, corpora))
+        return wall
+
     for seed in range(settings.seeds):
         suffix = "" if seed == 0 else f"-seed{seed}"
-        timed = {}
-        for name, objective in (("baseline", "clip"), ("cf-vlm", "cf-vlm")):
-            trainer, wall = train_arm(base_dir, corpora["train"], out / f"{name}{suffix}", settings,
-                                      objective=objective, steps=settings.steps, seed=seed, **arm_settings)
-            timed[name] = wall
-            results["arms"].append({"name": name, "seed": seed, "steps": settings.steps, "wall_seconds": wall,
-                                    "log_history": trainer.state.log_history})
-            results["models"].setdefault(name, []).append(evaluate_model(out / f"{name}{suffix}", corpora))
+        clock = StepClock()
+        baseline_wall = fine_tune("baseline", out / f"baseline{suffix}", "clip", settings.steps, seed, clock)
+        cf_wall = fine_tune("cf-vlm", out / f"cf-vlm{suffix}", "cf-vlm", settings.steps, seed)
         if settings.equal_time_baseline:
-            per_step = timed["baseline"] / settings.steps
-            steps = max(settings.steps, round(timed["cf-vlm"] / per_step))
-            name = "baseline (equal wall time)"
-            folder = out / f"baseline-equal-time{suffix}"
-            trainer, wall = train_arm(base_dir, corpora["train"], folder, settings, objective="clip", steps=steps,
-                                      seed=seed, **arm_settings)
-            results["arms"].append({"name": name, "seed": seed, "steps": steps, "wall_seconds": wall,
-                                    "log_history": trainer.state.log_history})
-            results["models"].setdefault(name, []).append(evaluate_model(folder, corpora))
+            steps = equal_time_steps(clock.step_ends, baseline_wall, cf_wall, least=settings.steps)
+            fine_tune("baseline (equal wall time)", out / f"baseline-equal-time{suffix}", "clip", steps, seed)
     results["total_wall_seconds"] = time.perf_counter() - started
     write_report(results, out)
     return results
+
+
+@contextmanager
+def _timed(timings: dict, name: str):
+    start = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - start
 
 
 def main(argv=None) -> int:
