@@ -16,6 +16,7 @@ per split: the headline scores of each checkpoint under the generator's renderer
 """
 
 import argparse
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,10 @@ def draw_scene(scene, style: dict, rng: np.random.Generator, background) -> Imag
     return image
 
 
+def _draw_seeded(scene, style: dict, seed: int, background) -> Image.Image:
+    return draw_scene(scene, style, np.random.default_rng(seed), background)
+
+
 def rows(split: str, anchors: int, style: str | None, image_size: int = 64) -> list[dict]:
     """Evaluation rows of ``split`` (every applicable edit); ``style=None`` keeps the generator's own images."""
     out = []
@@ -68,7 +73,7 @@ def rows(split: str, anchors: int, style: str | None, image_size: int = 64) -> l
             shade, tint = int(rng.integers(215, 251)), rng.integers(-10, 11, size=3)
             background = tuple(int(min(255, shade + t)) for t in tint)
             seed = int(rng.integers(2**31))
-            draw = lambda s: draw_scene(s, STYLES[style], np.random.default_rng(seed), background)  # noqa: E731
+            draw = partial(_draw_seeded, style=STYLES[style], seed=seed, background=background)
         out.append({"image": draw(plan.anchor), "caption": plan.caption,
                     "edit_images": [draw(s) for s in plan.edit_scenes], "edit_types": list(plan.edit_types),
                     "edit_captions": list(plan.edit_captions)})
@@ -95,7 +100,7 @@ def main():
             model = VisionTextDualEncoderModel.from_pretrained(Path(args.demo_dir) / name)
             processor = VisionTextDualEncoderProcessor.from_pretrained(Path(args.demo_dir) / name)
             cells = []
-            for rendering, data in renderings.items():
+            for data in renderings.values():
                 scores = evaluate_counterfactual_split(model, processor, data, progress=False)
                 cells.append(" / ".join(f"{100 * scores.get(key, 0):.1f}" for key, _ in HEADLINE))
             print(f"| {name} | " + " | ".join(cells) + " |", flush=True)

@@ -132,3 +132,12 @@ def test_equal_time_steps_counts_the_start_up_cost_once():
     # The plain ratio (120 / 0.58 = 207 steps) would undershoot; never fewer steps than the other arm.
     assert equal_time_steps(step_ends, wall, 30.0, least=100) == 100
     assert equal_time_steps([2.0], 2.5, 10.0, least=1) == 4
+
+
+def test_one_seed_difference_table_has_no_spread():
+    scores = {"mean_image_side": 0.5, "winoground/binding/group": 0.2, "recall@1": 0.3}
+    run = {"heldout": scores, "test": scores}
+    better = {split: {**scores, "winoground/binding/group": 0.5} for split in ("heldout", "test")}
+    results = {"models": {"base": [run], "baseline": [run], "cf-vlm": [better]}, "settings": {"seeds": 1},
+               "total_wall_seconds": 60, "arms": []}
+    assert "| binding group | +30.0 | +30.0 | ≥ +20 | yes |" in markdown(results)

@@ -84,8 +84,9 @@ def target_lines(results: dict) -> list[str]:
     for name, label, least in TARGETS:
         deltas = [100 * (cf["heldout"][name] - base["heldout"][name]) for base, cf in pairs]
         mean, std = mean_std(deltas)
+        spread = f"{mean:+.1f} ± {std:.1f}" if len(deltas) > 1 else f"{mean:+.1f}"
         lines.append(f"| {label} | " + " | ".join(f"{d:+.1f}" for d in deltas)
-                     + f" | {mean:+.1f} ± {std:.1f} | ≥ {least:+.0f} | {'yes' if mean >= least else 'no'} |")
+                     + f" | {spread} | ≥ {least:+.0f} | {'yes' if mean >= least else 'no'} |")
     return lines
 
 
