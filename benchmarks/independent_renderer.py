@@ -25,7 +25,7 @@ from transformers import VisionTextDualEncoderModel, VisionTextDualEncoderProces
 
 from cf_vlm_hf.data.shapes_world.generator import plan_row
 from cf_vlm_hf.data.shapes_world.render import render
-from cf_vlm_hf.data.shapes_world.vocabulary import COLORS
+from cf_vlm_hf.data.shapes_world.vocabulary import COLORS, EDIT_TYPES
 from cf_vlm_hf.evaluation import evaluate_counterfactual_split
 
 RADIUS = {"small": 5.0 / 64, "large": 10.0 / 64}  # fraction of the canvas
@@ -64,7 +64,8 @@ def rows(split: str, anchors: int, style: str | None, image_size: int = 64) -> l
     """Evaluation rows of ``split`` (every applicable edit); ``style=None`` keeps the generator's own images."""
     out = []
     for index in range(anchors):
-        plan = plan_row(index, split, seed=0, image_size=image_size, num_counterfactuals=0, num_edits=7)
+        plan = plan_row(index, split, seed=0, image_size=image_size, num_counterfactuals=0,
+                         num_edits=len(EDIT_TYPES))
         if style is None:
             draw = render
         else:

@@ -79,7 +79,8 @@ def target_lines(results: dict) -> list[str]:
         return []
     pairs = list(zip(results["models"]["baseline"], results["models"]["cf-vlm"]))
     lines = ["### CF-VLM minus baseline at equal steps, held-out split (points)", "",
-             "| metric | " + " | ".join(f"seed {seed}" for seed in range(len(pairs))) + " | mean ± std | target | met |",
+             "| metric | " + " | ".join(f"seed {seed}" for seed in range(len(pairs)))
+             + " | mean ± std | target | met |",
              "|---" * (len(pairs) + 4) + "|"]
     for name, label, least in TARGETS:
         deltas = [100 * (cf["heldout"][name] - base["heldout"][name]) for base, cf in pairs]

@@ -50,8 +50,8 @@ class DemoSettings:
     )
     num_counterfactuals: int = field(
         default=2,
-        metadata={"help": "Complete counterfactual pairs per anchor (K). Over 3 seeds, K=2 M=4 gained +12 binding-group "
-                  "points over the baseline, K=1 M=2 and K=2 M=2 only +5 and +2 (README, ablation)."},
+        metadata={"help": "Complete counterfactual pairs per anchor (K). Over 3 seeds, K=2 M=4 gained +12 "
+                  "binding-group points over the baseline, K=1 M=2 and K=2 M=2 only +5 and +2 (README, ablation)."},
     )
     num_edits: int = field(default=4, metadata={"help": "Minimal edits per anchor (M)."})
     csd_weight: float = field(default=1.0, metadata={"help": "CF-VLM arm: weight of L_csd."})
