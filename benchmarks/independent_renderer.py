@@ -6,7 +6,9 @@ changes one thing), but every image is redrawn here with other conventions than 
 * ``plain``: a flat light background (grey 215..250, each channel tinted by up to 10; no gradient or noise), objects
   drawn with PIL at output resolution without anti-aliasing, exact vocabulary colours, one radius per size
   word (5 px small, 10 px large at 64 px), squares axis-aligned, triangles pointing up;
-* ``shifted``: ``plain`` plus radii 15 % larger, triangles pointing down, and Gaussian pixel noise (sigma 8).
+* ``shifted``: ``plain`` plus radii 15 % larger, triangles pointing down, and Gaussian pixel noise (sigma 8);
+* ``blurred``: ``plain`` with radii 20 % larger (a large circle of 12 px, beyond the generator's largest),
+  a Gaussian blur (radius 0.7 px) and a JPEG round trip at quality 70 (the generator does neither).
 
 A model that learned the generator's quirks (its anti-aliased edges, its radius ranges, its faint background
 noise) loses accuracy here; one that learned colours, shapes, sizes and positions does not. Prints one table
@@ -16,11 +18,12 @@ per split: the headline scores of each checkpoint under the generator's renderer
 """
 
 import argparse
+import io
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 from transformers import VisionTextDualEncoderModel, VisionTextDualEncoderProcessor
 
 from cf_vlm_hf.data.shapes_world.generator import plan_row
@@ -32,6 +35,7 @@ RADIUS = {"small": 5.0 / 64, "large": 10.0 / 64}  # fraction of the canvas
 STYLES = {
     "plain": dict(radius_scale=1.0, triangle_down=False, noise=0.0),
     "shifted": dict(radius_scale=1.15, triangle_down=True, noise=8.0),
+    "blurred": dict(radius_scale=1.2, triangle_down=False, noise=0.0, blur=0.7, jpeg=70),
 }
 
 
@@ -53,6 +57,12 @@ def draw_scene(scene, style: dict, rng: np.random.Generator, background) -> Imag
     if style["noise"]:
         noisy = np.asarray(image, np.float32) + rng.normal(0, style["noise"], (scene.canvas, scene.canvas, 1))
         image = Image.fromarray(np.clip(np.rint(noisy), 0, 255).astype(np.uint8), "RGB")
+    if style.get("blur"):
+        image = image.filter(ImageFilter.GaussianBlur(style["blur"]))
+    if style.get("jpeg"):
+        encoded = io.BytesIO()
+        image.save(encoded, format="JPEG", quality=style["jpeg"])
+        image = Image.open(io.BytesIO(encoded.getvalue())).convert("RGB")
     return image
 
 
@@ -91,10 +101,15 @@ def main():
     parser.add_argument("--anchors", type=int, default=1000)
     parser.add_argument("--models", default="base,baseline,cf-vlm,baseline-equal-time")
     parser.add_argument("--splits", default="heldout,test")
+    parser.add_argument("--styles", default=",".join(STYLES), help="renderer styles besides the generator's own")
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if (Path(args.demo_dir) / m).exists()]
     for split in args.splits.split(","):
-        renderings = {"generator": rows(split, args.anchors, None), **{s: rows(split, args.anchors, s) for s in STYLES}}
+        styles = args.styles.split(",") if args.styles else []
+        unknown = sorted(set(styles) - set(STYLES))
+        if unknown:
+            parser.error(f"unknown style(s) {unknown}; known: {sorted(STYLES)}")
+        renderings = {"generator": rows(split, args.anchors, None), **{s: rows(split, args.anchors, s) for s in styles}}
         print(f"\n### {split}, {args.anchors} anchors: " + ", ".join(h for _, h in HEADLINE) + " (%)\n")
         print("| model | " + " | ".join(renderings) + " |\n" + "|---" * (len(renderings) + 1) + "|")
         for name in models:

@@ -151,8 +151,8 @@ def test_eval_writes_json(tmp_path, checkpoint, corpus_dir, capsys):
 def test_help_and_unknown_command(capsys):
     assert main(["--help"]) == 0
     assert "generate" in capsys.readouterr().out
-    for command in ("train", "generate", "eval"):
-        assert main([command, "--help"]) == 0
+    for command in ("train", "generate", "eval", "demo"):
+        assert main([command, "--help"]) == 0, command
         assert "usage" in capsys.readouterr().out
     assert main(["frobnicate"]) == 2
     assert "unknown command 'frobnicate'" in capsys.readouterr().err

@@ -27,6 +27,7 @@ def test_cache_key_depends_only_on_named_settings():
     a, b = DemoSettings(steps=5), DemoSettings(steps=9)
     assert a.key("pretrain_steps") == b.key("pretrain_steps")
     assert a.key("steps") != b.key("steps")
+    assert a.key("pretrain_steps", extra="fingerprint") != a.key("pretrain_steps")
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ from cf_vlm_hf.data.shapes_world import (
     shapes_world_splits,
 )
 from cf_vlm_hf.data.shapes_world.edits import _fits
-from cf_vlm_hf.data.shapes_world.render import object_box, render_background
+from cf_vlm_hf.data.shapes_world.layout import COLOR_JITTER
+from cf_vlm_hf.data.shapes_world.render import hard_edges, object_box, object_rgb, render_background
 
 _COLOR = "(?:red|green|blue|yellow|purple|orange)"
 _ONE = rf"a (?:small|large) {_COLOR} (?:circle|square|triangle)"
@@ -257,7 +258,7 @@ def test_rendered_object_colour_matches_vocabulary(anchors):
         for obj in scene.objects:
             inner = np.hypot(xs - obj.center[0], ys - obj.center[1]) < 0.4 * obj.radius
             dominant = np.median(pixels[inner], axis=0)
-            assert np.abs(dominant - COLORS[obj.color]).max() <= 8, (obj, dominant)
+            assert np.abs(dominant - COLORS[obj.color]).max() <= COLOR_JITTER, (obj, dominant)
             assert names[int(np.argmin(np.abs(palette - dominant).sum(axis=1)))] == obj.color
             checked.add(obj.color)
     assert checked == set(COLORS)
@@ -266,8 +267,39 @@ def test_rendered_object_colour_matches_vocabulary(anchors):
 def test_background_is_light_and_render_is_pure(anchors):
     for scene in anchors[:10]:
         empty = np.asarray(render_background(scene))
-        assert 200 < empty.mean() < 252 and empty.std() < 6
+        assert 200 < empty.mean() < 252 and empty.std() < 10
         assert np.array_equal(np.asarray(render(scene)), np.asarray(render(scene)))
+
+
+def test_look_varies_across_scenes(anchors):
+    """Noise strength, edge style, orientation and radius all vary, so no single look is a cue."""
+    stds = [np.asarray(render_background(s)).astype(float).std() for s in anchors]
+    assert min(stds) < 2.5 and max(stds) > 5
+    hard = [hard_edges(s) for s in anchors]
+    assert 0.1 < np.mean(hard) < 0.4
+    rotations = [o.rotation for s in anchors for o in s.objects if o.shape != "circle"]
+    assert max(rotations) - min(rotations) > 270
+    small = [o.radius / s.canvas for s in anchors for o in s.objects if o.size == "small"]
+    large = [o.radius / s.canvas for s in anchors for o in s.objects if o.size == "large"]
+    assert max(small) < min(large) and max(small) - min(small) > 0.03 and max(large) - min(large) > 0.04
+
+
+def test_hard_edged_objects_have_no_blended_pixels(anchors):
+    scene = next(s for s in anchors if hard_edges(s) and s.kind == "single")
+    pixels = np.asarray(render(scene)).astype(int)
+    background = np.asarray(render_background(scene)).astype(int)
+    x0, y0, x1, y1 = object_box(scene.objects[0], scene.canvas)
+    box, back = pixels[y0:y1, x0:x1].reshape(-1, 3), background[y0:y1, x0:x1].reshape(-1, 3)
+    fill = np.rint(object_rgb(scene.objects[0])).astype(int)
+    is_back, is_fill = (box == back).all(axis=1), (box == fill).all(axis=1)
+    assert (is_back | is_fill).all() and is_fill.sum() > 10
+    smooth = next(s for s in anchors if not hard_edges(s) and s.kind == "single")
+    pixels = np.asarray(render(smooth)).astype(int)
+    x0, y0, x1, y1 = object_box(smooth.objects[0], smooth.canvas)
+    fill = np.rint(object_rgb(smooth.objects[0])).astype(int)
+    blended = ~(pixels[y0:y1, x0:x1] == fill).all(axis=2) & ~(
+        pixels[y0:y1, x0:x1] == np.asarray(render_background(smooth)).astype(int)[y0:y1, x0:x1]).all(axis=2)
+    assert blended.sum() > 5
 
 
 # --- datasets ------------------------------------------------------------------------------------------------

@@ -131,8 +131,9 @@ def train_arm(model_dir, dataset, out_dir: Path, settings: DemoSettings, *, obje
 
 def base_model(settings: DemoSettings, corpora: dict, cache: Path) -> tuple[Path, dict]:
     """Folder of the pre-trained base (built once per setting), and its pre-training record."""
+    # The pool's fingerprint covers the generator's source: a changed generator never reuses a stale base.
     key = settings.key("image_size", "pretrain_anchors", "pretrain_steps", "pretrain_batch_size",
-                       "pretrain_vision_lr", "pretrain_frozen_text_layers")
+                       "pretrain_vision_lr", "pretrain_frozen_text_layers", extra=corpora["pretrain"]._fingerprint)
     folder = cache / f"base-{key}"
     record_path = folder / "pretraining.json"
     if record_path.exists():
@@ -159,7 +160,8 @@ def evaluate_model(folder: Path, corpora: dict, splits=EVAL_SPLITS) -> dict:
 
 def evaluate_base(base_dir: Path, corpora: dict, settings: DemoSettings) -> dict:
     """The base model's scores, cached next to it (they depend only on the base and the test splits)."""
-    path = base_dir / f"evaluation-{settings.key('image_size', 'eval_anchors')}.json"
+    fingerprints = "/".join(corpora[split]._fingerprint for split in EVAL_SPLITS)
+    path = base_dir / f"evaluation-{settings.key('image_size', 'eval_anchors', extra=fingerprints)}.json"
     if path.exists():
         return json.loads(path.read_text())
     scores = evaluate_model(base_dir, corpora)

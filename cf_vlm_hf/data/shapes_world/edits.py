@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .layout import free_center, make_object, pick, sample_radius
+from .layout import MAX_ROTATION, free_center, make_object, pick, sample_radius
 from .scene import Scene, ShapeObject, caption
 from .vocabulary import COLORS, OPPOSITE_RELATION, SHAPES, SIZES
 
@@ -73,6 +73,13 @@ def edit_color(scene: Scene, rng: np.random.Generator, allowed: Allowed = None) 
     return None
 
 
+def _rotation(obj: ShapeObject, new_shape: str, rng: np.random.Generator) -> float:
+    """Rotation after a shape change: none for a circle, a fresh angle for a former circle, else the old one."""
+    if new_shape == "circle":
+        return 0.0
+    return float(rng.uniform(-MAX_ROTATION, MAX_ROTATION)) if obj.shape == "circle" else obj.rotation
+
+
 def edit_shape(scene: Scene, rng: np.random.Generator, allowed: Allowed = None) -> Edit:
     """Change the shape of one object (the whole group in a count scene); centre, radius and colour stay."""
     for group in _targets(scene, rng):
@@ -80,8 +87,11 @@ def edit_shape(scene: Scene, rng: np.random.Generator, allowed: Allowed = None) 
         options = [s for s in SHAPES if s != first.shape and _ok(allowed, first.color, s)]
         if options:
             new = pick(rng, options)
-            return _result(_with_objects(scene, group, lambda o: replace(o, shape=new, rotation=0.0 if new == "circle"
-                                                                         else o.rotation)))
+
+            def reshape(o: ShapeObject, new=new) -> ShapeObject:
+                return replace(o, shape=new, rotation=_rotation(o, new, rng))
+
+            return _result(_with_objects(scene, group, reshape))
     return None
 
 

@@ -16,10 +16,12 @@ from .scene import Scene, ShapeObject
 from .vocabulary import SIZES
 
 # Radius ranges as fractions of the canvas side.
-RADIUS_RANGE = {"small": (0.075, 0.095), "large": (0.135, 0.155)}
+# Wide ranges on purpose: models are judged on scenes drawn by other renderers (other radii, orientations,
+# shades), so no size, angle or tint of this generator should be a cue. Small and large never overlap.
+RADIUS_RANGE = {"small": (0.06, 0.10), "large": (0.13, 0.18)}
 EXTENT_FACTOR = 1.2  # ShapeObject.extent / radius
-MAX_ROTATION = 15.0  # degrees
-COLOR_JITTER = 6  # per channel, +-
+MAX_ROTATION = 180.0  # degrees: squares and triangles at any orientation
+COLOR_JITTER = 12  # per channel, +-
 PLACEMENT_TRIES = 200
 
 
@@ -46,10 +48,10 @@ def gap(canvas: int) -> float:
 
 
 def sample_background(rng: np.random.Generator) -> tuple[tuple[int, int, int], int]:
-    """Return a light background shade around RGB 235 (slightly tinted) and a seed for its faint noise."""
-    shade = int(rng.integers(224, 247))
-    tint = rng.integers(-4, 5, size=3)
-    rgb = tuple(int(min(252, max(210, shade + t))) for t in tint)
+    """Return a light background shade (grey 205..250, each channel tinted by up to 8) and a seed for its noise."""
+    shade = int(rng.integers(205, 251))
+    tint = rng.integers(-8, 9, size=3)
+    rgb = tuple(int(min(254, max(200, shade + t))) for t in tint)
     return rgb, int(rng.integers(2**31 - 1))
 
 

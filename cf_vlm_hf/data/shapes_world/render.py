@@ -1,9 +1,10 @@
 """The rasteriser: a scene in, a PIL RGB image out, as a pure function of the scene.
 
-The background (a shade with a faint gradient and noise seeded from the scene) is drawn at output resolution.
-Each object is drawn 4x supersampled into a coverage mask over its own box only, box-filtered down (anti-aliased
-edges) and blended over the background. An object therefore touches no pixel outside :func:`object_box`, which
-is what lets a minimal edit leave every other pixel identical.
+The background (a shade with a gradient and grey noise, both of random strength, seeded from the scene) is drawn
+at output resolution. Each object is drawn into a coverage mask over its own box only and blended over the
+background; the scene's noise seed also decides whether edges are anti-aliased (4x supersampled, box-filtered
+down) or hard, so that neither look is a cue. An object therefore touches no pixel outside :func:`object_box`,
+which is what lets a minimal edit leave every other pixel identical.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from .scene import Scene, ShapeObject
 from .vocabulary import COLORS
 
 SUPERSAMPLE = 4
-NOISE_AMPLITUDE = 3  # +- units, grey noise
-GRADIENT_AMPLITUDE = 5  # +- units across the canvas
+NOISE_SIGMA = 6.0  # at most: each scene's grey noise has a standard deviation drawn from 0..NOISE_SIGMA
+GRADIENT_AMPLITUDE = 12  # at most: +- units across the canvas
+HARD_EDGES_EVERY = 4  # one scene in 4 (by noise seed) is drawn without anti-aliasing
 
 
 @lru_cache(maxsize=32)
@@ -29,7 +31,7 @@ def _background(canvas: int, rgb: tuple[int, int, int], noise_seed: int) -> np.n
     amplitude = rng.uniform(0, GRADIENT_AMPLITUDE)
     ys, xs = np.mgrid[0:canvas, 0:canvas].astype(np.float32) / max(canvas - 1, 1) - 0.5
     gradient = 2 * amplitude * (math.cos(angle) * xs + math.sin(angle) * ys)
-    noise = rng.integers(-NOISE_AMPLITUDE, NOISE_AMPLITUDE + 1, size=(canvas, canvas))
+    noise = rng.normal(0.0, rng.uniform(0, NOISE_SIGMA), size=(canvas, canvas))
     out = np.asarray(rgb, np.float32)[None, None, :] + (gradient + noise)[:, :, None]
     out = np.clip(np.rint(out), 0, 255).astype(np.float32)
     out.setflags(write=False)
@@ -48,13 +50,13 @@ def object_rgb(obj: ShapeObject) -> np.ndarray:
     return np.clip(np.asarray(COLORS[obj.color], np.float32) + np.asarray(obj.color_jitter, np.float32), 0, 255)
 
 
-def _outline(obj: ShapeObject, ox: float, oy: float) -> list[tuple[float, float]]:
+def _outline(obj: ShapeObject, ox: float, oy: float, supersample: int) -> list[tuple[float, float]]:
     """Polygon of a square or triangle in supersampled coordinates relative to the box origin."""
-    cx, cy = (obj.center[0] - ox) * SUPERSAMPLE, (obj.center[1] - oy) * SUPERSAMPLE
-    r = obj.radius * SUPERSAMPLE
+    cx, cy = (obj.center[0] - ox) * supersample, (obj.center[1] - oy) * supersample
+    r = obj.radius * supersample
     if obj.shape == "square":
-        # Half-side 0.85 r: rotated by up to 15 degrees it still fits in the 1.2 r box.
-        corners, spread = [45.0, 135.0, 225.0, 315.0], 0.85 * math.sqrt(2) * r
+        # Half-side 0.84 r: at any rotation its corners (0.84 * sqrt(2) r from the centre) stay in the 1.2 r box.
+        corners, spread = [45.0, 135.0, 225.0, 315.0], 0.84 * math.sqrt(2) * r
     else:
         # Equilateral, pointing up, circumradius 1.2 r.
         corners, spread = [-90.0, 30.0, 150.0], 1.2 * r
@@ -63,27 +65,33 @@ def _outline(obj: ShapeObject, ox: float, oy: float) -> list[tuple[float, float]
             for a in corners]
 
 
-def _coverage(obj: ShapeObject, box) -> np.ndarray:
-    """Fraction (0..1) of each pixel of ``box`` that the object covers."""
+def _coverage(obj: ShapeObject, box, supersample: int = SUPERSAMPLE) -> np.ndarray:
+    """Fraction (0..1) of each pixel of ``box`` that the object covers (0 or 1 only when ``supersample`` is 1)."""
     x0, y0, x1, y1 = box
-    mask = Image.new("L", ((x1 - x0) * SUPERSAMPLE, (y1 - y0) * SUPERSAMPLE), 0)
+    mask = Image.new("L", ((x1 - x0) * supersample, (y1 - y0) * supersample), 0)
     draw = ImageDraw.Draw(mask)
     if obj.shape == "circle":
-        cx, cy, r = (obj.center[0] - x0) * SUPERSAMPLE, (obj.center[1] - y0) * SUPERSAMPLE, obj.radius * SUPERSAMPLE
+        cx, cy, r = (obj.center[0] - x0) * supersample, (obj.center[1] - y0) * supersample, obj.radius * supersample
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=255)
     else:
-        draw.polygon(_outline(obj, x0, y0), fill=255)
-    return np.asarray(mask.reduce(SUPERSAMPLE), np.float32) / 255.0
+        draw.polygon(_outline(obj, x0, y0, supersample), fill=255)
+    return np.asarray(mask.reduce(supersample), np.float32) / 255.0
+
+
+def hard_edges(scene: Scene) -> bool:
+    """True when the scene's objects are drawn without anti-aliasing (a pure function of its noise seed)."""
+    return scene.noise_seed % HARD_EDGES_EVERY == 0
 
 
 def render_array(scene: Scene) -> np.ndarray:
     """Return the scene as an ``(H, W, 3)`` uint8 array."""
     canvas = _background(scene.canvas, tuple(scene.background), scene.noise_seed).copy()
+    supersample = 1 if hard_edges(scene) else SUPERSAMPLE
     for obj in scene.objects:
         x0, y0, x1, y1 = box = object_box(obj, scene.canvas)
         if x1 <= x0 or y1 <= y0:
             continue
-        alpha = _coverage(obj, box)[:, :, None]
+        alpha = _coverage(obj, box, supersample)[:, :, None]
         region = canvas[y0:y1, x0:x1]
         canvas[y0:y1, x0:x1] = region + alpha * (object_rgb(obj) - region)
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
