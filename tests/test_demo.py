@@ -120,6 +120,9 @@ def test_markdown_reports_differences_against_the_targets_per_seed():
     assert "| recall@1 | -1.0 | -4.0 | -2.5 ± 2.1 | ≥ -2 | no |" in table
     assert "| 300–400 | 125 s | 0.35 |" in table  # steps differ per seed: their range, mean wall, mean s/step
     assert "Wall time: corpora 3 s, base 1 s (cached), fine-tuning 250 s, evaluation 30 s; total 10.0 min." in table
+    assert "| base | 50.0 | – | 10.0 | – | 20.0 | – | cached | – |" in table
+    results["pretraining"] = {"wall_seconds": 100.0, "steps": 300, "cached": False}
+    assert "| base | 50.0 | – | 10.0 | – | 20.0 | 300 | 100 s | 0.33 |" in markdown(results)
 
 
 def test_equal_time_steps_counts_the_start_up_cost_once():

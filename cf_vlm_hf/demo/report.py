@@ -39,9 +39,16 @@ TARGETS = (
 
 
 def arm_timing(results: dict, model: str) -> str:
+    """The steps, wall and s/step cells of a model's row (the base's: its pre-training, unless cached)."""
+    if model == "base":
+        pretraining = results.get("pretraining", {})
+        if pretraining.get("cached", True):
+            return "– | cached | –"
+        wall, steps = pretraining["wall_seconds"], pretraining["steps"]
+        return f"{steps} | {wall:.0f} s | {wall / steps:.2f}"
     arms = [a for a in results["arms"] if a["name"] == model]
     if not arms:
-        return "– | cached | –" if model == "base" else "– | – | –"
+        return "– | – | –"
     steps = sorted(a["steps"] for a in arms)
     wall = statistics.fmean(a["wall_seconds"] for a in arms)
     per_step = statistics.fmean(a["wall_seconds"] / a["steps"] for a in arms)
