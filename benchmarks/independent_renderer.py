@@ -10,8 +10,8 @@ changes one thing), but every image is redrawn here with other conventions than 
 * ``blurred``: ``plain`` with radii 20 % larger (a large circle of 12 px, beyond the generator's largest),
   a Gaussian blur (radius 0.7 px) and a JPEG round trip at quality 70 (the generator does neither).
 
-A model that learned the generator's quirks (its anti-aliased edges, its radius ranges, its faint background
-noise) loses accuracy here; one that learned colours, shapes, sizes and positions does not. Prints one table
+A model that learned the generator's quirks (its edge style, its radius ranges, its background noise) loses
+accuracy here; one that learned colours, shapes, sizes and positions does not. Prints one table
 per split: the headline scores of each checkpoint under the generator's renderer and under each style.
 
     python benchmarks/independent_renderer.py cf-vlm-demo [--anchors 1000] [--models base,baseline,cf-vlm]

@@ -56,7 +56,7 @@ def sample_background(rng: np.random.Generator) -> tuple[tuple[int, int, int], i
 
 
 def make_object(color: str, shape: str, size: str, center, canvas: int, rng: np.random.Generator) -> ShapeObject:
-    """Return a new object with a jittered radius, a small rotation (not for circles) and a colour jitter."""
+    """Return a new object with a jittered radius, a random orientation (not for circles) and a colour jitter."""
     rotation = 0.0 if shape == "circle" else float(rng.uniform(-MAX_ROTATION, MAX_ROTATION))
     jitter = tuple(int(v) for v in rng.integers(-COLOR_JITTER, COLOR_JITTER + 1, size=3))
     return ShapeObject(color, shape, size, (float(center[0]), float(center[1])),

@@ -58,7 +58,7 @@ def _outline(obj: ShapeObject, ox: float, oy: float, supersample: int) -> list[t
         # Half-side 0.84 r: at any rotation its corners (0.84 * sqrt(2) r from the centre) stay in the 1.2 r box.
         corners, spread = [45.0, 135.0, 225.0, 315.0], 0.84 * math.sqrt(2) * r
     else:
-        # Equilateral, pointing up, circumradius 1.2 r.
+        # Equilateral, circumradius 1.2 r, pointing up before its rotation.
         corners, spread = [-90.0, 30.0, 150.0], 1.2 * r
     rot = math.radians(obj.rotation)
     return [(cx + spread * math.cos(math.radians(a) + rot), cy + spread * math.sin(math.radians(a) + rot))
