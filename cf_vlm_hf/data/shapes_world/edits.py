@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from .layout import MAX_ROTATION, free_center, make_object, pick, sample_radius
+from .layout import free_center, make_object, pick, sample_radius, sample_rotation
 from .scene import Scene, ShapeObject, caption
 from .vocabulary import COLORS, OPPOSITE_RELATION, SHAPES, SIZES
 
@@ -75,9 +75,9 @@ def edit_color(scene: Scene, rng: np.random.Generator, allowed: Allowed = None) 
 
 def _rotation(obj: ShapeObject, new_shape: str, rng: np.random.Generator) -> float:
     """Rotation after a shape change: none for a circle, a fresh angle for a former circle, else the old one."""
-    if new_shape == "circle":
-        return 0.0
-    return float(rng.uniform(-MAX_ROTATION, MAX_ROTATION)) if obj.shape == "circle" else obj.rotation
+    if new_shape == "circle" or obj.shape == "circle":
+        return sample_rotation(new_shape, rng)
+    return obj.rotation
 
 
 def edit_shape(scene: Scene, rng: np.random.Generator, allowed: Allowed = None) -> Edit:

@@ -55,9 +55,14 @@ def sample_background(rng: np.random.Generator) -> tuple[tuple[int, int, int], i
     return rgb, int(rng.integers(2**31 - 1))
 
 
+def sample_rotation(shape: str, rng: np.random.Generator) -> float:
+    """Return an orientation in degrees for a shape: 0 for a circle, any angle for a square or triangle."""
+    return 0.0 if shape == "circle" else float(rng.uniform(-MAX_ROTATION, MAX_ROTATION))
+
+
 def make_object(color: str, shape: str, size: str, center, canvas: int, rng: np.random.Generator) -> ShapeObject:
     """Return a new object with a jittered radius, a random orientation (not for circles) and a colour jitter."""
-    rotation = 0.0 if shape == "circle" else float(rng.uniform(-MAX_ROTATION, MAX_ROTATION))
+    rotation = sample_rotation(shape, rng)
     jitter = tuple(int(v) for v in rng.integers(-COLOR_JITTER, COLOR_JITTER + 1, size=3))
     return ShapeObject(color, shape, size, (float(center[0]), float(center[1])),
                        sample_radius(size, canvas, rng), rotation, jitter)
