@@ -3,16 +3,20 @@
 Prints one row per variant: held-out minimal-edit accuracy (image side), binding / relation group scores,
 recall@1, and seconds per step. Usage:
 
-    python benchmarks/demo_ablation.py [--steps 200] [--eval-anchors 1000] [--variants "NAME;NAME"] [--set FIELD=VALUE]
+    python benchmarks/demo_ablation.py [--steps 200] [--eval-anchors 1000] [--seeds 1] [--variants "NAME;NAME"]
+        [--set FIELD=VALUE]
+
+With ``--seeds N`` every variant is trained with seeds 0..N-1 (the demo's arms use the same seeds); each row is
+the mean ± std over seeds, and a second table gives each variant minus the first variant, per seed.
 """
 
 import argparse
 import dataclasses
 import json
-import time
+import statistics
 from pathlib import Path
 
-from cf_vlm_hf.demo.run import build_corpora, base_model, cache_root, evaluate_model, train_arm
+from cf_vlm_hf.demo.run import base_model, build_corpora, cache_root, evaluate_model, train_arm
 from cf_vlm_hf.demo.settings import DemoSettings
 
 VARIANTS = {
@@ -20,6 +24,18 @@ VARIANTS = {
     "negclip": dict(objective="negclip"),
     "cf-vlm, cross, w=1 (demo default)": dict(),
     "cf-vlm, paper, w=1": dict(scenario_pairing="paper"),
+    "cf-vlm, symmetric, w=1": dict(scenario_pairing="symmetric"),
+    "cf-vlm, symmetric, w=3": dict(scenario_pairing="symmetric", csd_weight=3.0, fcd_weight=3.0),
+    "cf-vlm, counterfactuals aligned": dict(align_counterfactuals=True),
+    "cf-vlm, symmetric, counterfactuals aligned": dict(scenario_pairing="symmetric", align_counterfactuals=True),
+    "cf-vlm, counterfactuals aligned, no csd/fcd": dict(align_counterfactuals=True, csd_weight=0.0, fcd_weight=0.0),
+    # Plain fine-tuning on the same pairs as "counterfactuals aligned" (each anchor and its K counterfactual pairs
+    # as separate rows, shuffled, 96 per step): more data without the counterfactual structure within a batch.
+    "baseline (clip), counterfactual pairs as extra rows, batch 96": dict(objective="clip", flatten=True,
+                                                                          batch_size=96),
+    "cf-vlm, counterfactuals and edits aligned": dict(align_counterfactuals=True, align_edits=True),
+    "cf-vlm, counterfactuals and edits aligned, no csd/fcd": dict(align_counterfactuals=True, align_edits=True,
+                                                                  csd_weight=0.0, fcd_weight=0.0),
     "cf-vlm without L_csd": dict(csd_weight=0.0),
     "cf-vlm without L_fcd": dict(fcd_weight=0.0),
     "cf-vlm, cross, w=3": dict(csd_weight=3.0, fcd_weight=3.0),
@@ -40,6 +56,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--eval-anchors", type=int, default=1000)
+    parser.add_argument("--seeds", type=int, default=1, help="train every variant with seeds 0..N-1")
     parser.add_argument("--variants", default=";".join(VARIANTS), help="names of VARIANTS, separated by ';'")
     parser.add_argument("--output", default="ablation")
     parser.add_argument("--quick", action="store_true")
@@ -58,28 +75,73 @@ def main():
     out = Path(args.output)
     rows = []
     base = evaluate_model(base_dir, corpora, splits=("heldout",))["heldout"]
-    rows.append(("base", base, 0.0))
+    rows.append(("base", [base], [0.0]))
     for name in args.variants.split(";"):
         overrides = dict(VARIANTS[name])
         objective = overrides.pop("objective", "cf-vlm")
+        dataset = corpora["train"]
+        if overrides.pop("flatten", False):
+            dataset = counterfactuals_as_rows(dataset)
         settings = dataclasses.replace(base_settings, **overrides)
-        folder = out / name.replace(" ", "_").replace(",", "").replace("=", "")
-        trainer, wall = train_arm(base_dir, corpora["train"], folder, settings, objective=objective,
-                                  steps=settings.steps, seed=0, batch_size=settings.batch_size,
-                                  vision_lr=settings.vision_lr, text_lr=settings.text_lr,
-                                  frozen_text_layers=settings.frozen_text_layers)
-        rows.append((name, evaluate_model(folder, corpora, splits=("heldout",))["heldout"], wall / settings.steps))
+        results, per_step = [], []
+        for seed in range(args.seeds):
+            folder = out / name.replace(" ", "_").replace(",", "").replace("=", "") / f"seed-{seed}"
+            _, wall = train_arm(base_dir, dataset, folder, settings, objective=objective,
+                                steps=settings.steps, seed=seed, batch_size=settings.batch_size,
+                                vision_lr=settings.vision_lr, text_lr=settings.text_lr,
+                                frozen_text_layers=settings.frozen_text_layers)
+            results.append(evaluate_model(folder, corpora, splits=("heldout",))["heldout"])
+            per_step.append(wall / settings.steps)
+        rows.append((name, results, per_step))
         print_table(rows, base_settings.steps)
-    (out / "ablation.json").write_text(json.dumps([{"variant": n, "heldout": r, "s_per_step": s} for n, r, s in rows]))
+    (out / "ablation.json").write_text(json.dumps(
+        [{"variant": n, "heldout": r, "s_per_step": s} for n, r, s in rows], indent=1))
+
+
+def counterfactuals_as_rows(dataset):
+    """Each row -> its anchor pair and each complete counterfactual pair, as plain rows of their own."""
+    def expand(batch):
+        out = {name: [] for name in batch}
+        for i, row_id in enumerate(batch["id"]):
+            pairs = [(batch["image"][i], batch["caption"][i]), *zip(batch["cf_images"][i], batch["cf_captions"][i])]
+            for k, (image, caption) in enumerate(pairs):
+                for name in batch:
+                    out[name].append([])
+                out["id"][-1], out["image"][-1], out["caption"][-1] = f"{row_id}-{k}", image, caption
+        return out
+
+    return dataset.map(expand, batched=True, batch_size=100)
+
+
+METRICS = (("edit acc (image)", "mean_image_side"), ("edit acc (text)", "mean_text_side"),
+           ("binding group", "winoground/binding/group"), ("relation group", "winoground/relation/group"),
+           ("recall@1", "recall@1"))
+
+
+def _cell(values):
+    values = [100 * v for v in values]
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
 def print_table(rows, steps):
-    print(f"\n| variant ({steps} steps) | edit acc (image) | edit acc (text) | binding group | relation group | "
-          "recall@1 | s/step |\n|---|---|---|---|---|---|---|")
-    for name, r, per_step in rows:
-        print(f"| {name} | {100 * r['mean_image_side']:.1f} | {100 * r['mean_text_side']:.1f} | "
-              f"{100 * r.get('winoground/binding/group', 0):.1f} | {100 * r.get('winoground/relation/group', 0):.1f} | "
-              f"{100 * r['recall@1']:.1f} | {per_step:.2f} |", flush=True)
+    """One row per variant (mean ± std over seeds), then each variant minus the first trained one, per seed."""
+    header = " | ".join(label for label, _ in METRICS)
+    print(f"\n| variant ({steps} steps) | {header} | s/step |\n|---|---|---|---|---|---|---|")
+    for name, results, per_step in rows:
+        cells = " | ".join(_cell([r.get(key, 0.0) for r in results]) for _, key in METRICS)
+        print(f"| {name} | {cells} | {statistics.mean(per_step):.2f} |", flush=True)
+    if len(rows) < 3:
+        return
+    print(f"\n| minus {rows[1][0]}, per seed | {header} |\n|---|---|---|---|---|---|")
+    reference = rows[1][1]
+    for name, results, _ in rows[2:]:
+        cells = []
+        for _, key in METRICS:
+            diffs = [100 * (r.get(key, 0.0) - ref.get(key, 0.0)) for r, ref in zip(results, reference)]
+            cells.append(" / ".join(f"{d:+.1f}" for d in diffs))
+        print(f"| {name} | {' | '.join(cells)} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,15 +2,19 @@
 
 Layout of a batch of B rows, row b having K_b counterfactual pairs and M_b minimal edits (after the caps):
 
-* images, in this order: the B anchor images, then every kept counterfactual image, then every kept edit;
-* texts: the B anchor captions, then every kept counterfactual caption, then (optionally) every edit caption;
+* images, in this order: the B anchor images, then row by row its kept counterfactual images and its kept edits;
+* texts: the B anchor captions, then row by row its kept counterfactual captions and (optionally) its edit
+  captions;
 * ``cf_image_index`` / ``cf_text_index`` (B, K) long: where the k-th counterfactual pair of anchor b sits among
   the images / texts, with ``cf_mask`` (B, K) bool marking the real ones (K = max K_b; padding points at 0);
-* ``edit_image_index`` (B, M) long and ``edit_mask`` (B, M) bool likewise for the minimal edits;
-* ``caption_groups`` (B,) long: equal for anchors with identical captions (see `caption_group_ids`).
+* ``edit_image_index`` (B, M) long and ``edit_mask`` (B, M) bool likewise for the minimal edits, and, when
+  edit captions are included, ``edit_text_index`` (B, M) long (-1 for an edit without a caption) and
+  ``edit_caption_groups`` (B, M);
+* ``caption_groups`` (B,) long: equal for anchors with identical captions (see `caption_group_ids`);
+  ``cf_caption_groups`` (B, K) long: the same ids for the counterfactual captions (0 at padding).
 
-Edit captions, when included, are extra texts after the counterfactual captions (NegCLIP's hard negatives);
-no index points at them.
+Edit captions, when included, serve as NegCLIP's hard negatives, or as pairs of their own in L_align with
+``align_edits``.
 
 Anchor b is always image b and text b. All images go through one processor call, all texts through one
 tokenizer call with a single padding.
@@ -28,7 +32,8 @@ import torch
 from .data.rows import check_row
 
 INDEX_KEYS = frozenset(
-    {"cf_image_index", "cf_text_index", "cf_mask", "edit_image_index", "edit_mask", "caption_groups"}
+    {"cf_image_index", "cf_text_index", "cf_mask", "edit_image_index", "edit_text_index", "edit_mask",
+     "caption_groups", "cf_caption_groups", "edit_caption_groups"}
 )
 
 
@@ -51,7 +56,8 @@ class CounterfactualCollator:
         counterfactual_images: include the counterfactual images (False keeps only their captions, e.g. as
             text hard negatives).
         edit_images: include the minimal-edit images.
-        edit_captions: include each edit's ``edit_captions`` entry as a text (rows without them add none).
+        edit_captions: include each edit's ``edit_captions`` entry as a text (rows without them add none);
+            ``"required"``: a row with minimal edits but no ``edit_captions`` is an error.
         padding, max_length, truncation: passed to the tokenizer (SigLIP wants ``padding="max_length"``).
         seed: seed of the random subsets drawn when a row has more entries than a cap allows.
     """
@@ -63,7 +69,7 @@ class CounterfactualCollator:
         max_edits: int | None = None,
         counterfactual_images: bool = True,
         edit_images: bool = True,
-        edit_captions: bool = False,
+        edit_captions: bool | str = False,
         padding: bool | str = True,
         max_length: int | None = None,
         truncation: bool = True,
@@ -77,6 +83,8 @@ class CounterfactualCollator:
         self.max_edits = max_edits
         self.counterfactual_images = counterfactual_images
         self.edit_images = edit_images
+        if edit_captions not in (True, False, "required"):
+            raise ValueError(f"edit_captions must be True, False or 'required', got {edit_captions!r}")
         self.edit_captions = edit_captions
         self.padding = padding
         self.max_length = max_length
@@ -100,7 +108,7 @@ class CounterfactualCollator:
         cf_pairs: list[list[tuple[int | None, int]]] = []  # per row: (image position or None, text position)
         edits: list[list[tuple[int | None, int]]] = []  # per row: (image position or None, 0)
         pending_images: list = []  # counterfactual and edit images go after all anchors
-        for row in rows:
+        for i, row in enumerate(rows):
             pairs = []
             for k in self._subset(len(row["cf_images"]), self.max_counterfactuals):
                 image_pos = None
@@ -111,15 +119,20 @@ class CounterfactualCollator:
                 pairs.append((image_pos, len(texts) - 1))
             cf_pairs.append(pairs)
 
+            kept = self._subset(len(row["edit_images"]), self.max_edits)
+            if kept and self.edit_captions == "required" and row.get("edit_captions") is None:
+                raise ValueError(f"row {row.get('id', f'{i} of the batch')} has minimal edits but no 'edit_captions' "
+                                 "(needed to align each edit with its own caption)")
             row_edits = []
-            for j in self._subset(len(row["edit_images"]), self.max_edits):
-                image_pos = None
+            for j in kept:
+                image_pos, text_pos = None, -1
                 if self.edit_images:
                     image_pos = batch_size + len(pending_images)
                     pending_images.append(row["edit_images"][j])
                 if self.edit_captions and row.get("edit_captions") is not None:
                     texts.append(row["edit_captions"][j])
-                row_edits.append((image_pos, 0))
+                    text_pos = len(texts) - 1
+                row_edits.append((image_pos, text_pos))
             edits.append(row_edits)
         images.extend(pending_images)
 
@@ -142,9 +155,17 @@ class CounterfactualCollator:
         batch["cf_text_index"], batch["cf_mask"] = cf_text_index, cf_mask
         if self.counterfactual_images:
             batch["cf_image_index"] = cf_image_index
-        edit_image_index, _, edit_mask = _pad_pairs(edits, batch_size)
+        edit_image_index, edit_text_index, edit_mask = _pad_pairs(edits, batch_size)
         batch["edit_mask"] = edit_mask
         batch["caption_groups"] = caption_group_ids([row["caption"] for row in rows])
+        text_groups = caption_group_ids(texts)
+        batch["cf_caption_groups"] = torch.where(cf_mask, text_groups[cf_text_index], torch.zeros_like(cf_text_index))
+        if self.edit_captions:
+            captioned = edit_mask & (edit_text_index >= 0)
+            batch["edit_text_index"] = torch.where(edit_mask, edit_text_index, torch.full_like(edit_text_index, -1))
+            batch["edit_caption_groups"] = torch.where(
+                captioned, text_groups[edit_text_index.clamp(min=0)], torch.zeros_like(edit_text_index)
+            )
         if self.edit_images:
             batch["edit_image_index"] = edit_image_index
         return batch

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 OBJECTIVES = ("cf-vlm", "clip", "negclip")
-SCENARIO_PAIRINGS = ("paper", "cross")
+SCENARIO_PAIRINGS = ("paper", "cross", "symmetric")
 FCD_REDUCTIONS = ("hardest", "mean")
 ALIGNMENT_KINDS = ("infonce", "sigmoid")
 GENERATIVE_SCORES = ("caption-likelihood", "yes-probability")
@@ -71,9 +71,10 @@ class CounterfactualConfig(TrainingArguments):
     scenario_pairing: str = field(
         default="paper",
         metadata={
-            "help": "Form of L_csd: 'paper' (the factual pair must beat each complete counterfactual pair) or "
+            "help": "Form of L_csd: 'paper' (the factual pair must beat each complete counterfactual pair), "
             "'cross' (the anchor image must prefer its caption over each counterfactual caption, and the anchor "
-            "caption its image over each counterfactual image).",
+            "caption its image over each counterfactual image) or 'symmetric' ('cross' from both sides: each "
+            "counterfactual pair must also beat its crossings with the anchor).",
             "choices": list(SCENARIO_PAIRINGS),
         },
     )
@@ -109,6 +110,24 @@ class CounterfactualConfig(TrainingArguments):
             "help": "Leave pairs of anchors with identical captions out of L_align (the other image matches the "
             "caption, so it is not a true negative). Off by default: on a corpus of 8 distinct captions it "
             "stalled training that the plain loss completes (see the README)."
+        },
+    )
+    align_counterfactuals: bool = field(
+        default=False,
+        metadata={
+            "help": "Objective 'cf-vlm', dual encoders: also align each complete counterfactual pair (I'_k, T'_k) "
+            "in L_align, as a factual pair of its own, so an anchor and its counterfactuals are each other's "
+            "in-batch negatives at the logit scale (the paper aligns the anchors only). Ignored by 'clip' and "
+            "'negclip'."
+        },
+    )
+    align_edits: bool = field(
+        default=False,
+        metadata={
+            "help": "Objective 'cf-vlm', dual encoders: also align each minimal edit E_j with its own caption (the "
+            "corpus's edit_captions, required on every row with edits) in L_align, so an anchor and its edits are "
+            "each other's in-batch negatives (the paper uses edits only as negatives of T). Ignored by 'clip' and "
+            "'negclip'."
         },
     )
     gather_across_devices: bool = field(
@@ -215,9 +234,10 @@ class CounterfactualConfig(TrainingArguments):
     @property
     def needs_counterfactuals(self) -> bool:
         """Whether batches must carry complete counterfactual pairs."""
-        return self.objective == "negclip" or (self.objective == "cf-vlm" and self.csd_weight > 0)
+        uses_them = self.csd_weight > 0 or self.align_counterfactuals
+        return self.objective == "negclip" or (self.objective == "cf-vlm" and uses_them)
 
     @property
     def needs_edits(self) -> bool:
         """Whether batches must carry minimal edits."""
-        return self.objective == "cf-vlm" and self.fcd_weight > 0
+        return self.objective == "cf-vlm" and (self.fcd_weight > 0 or self.align_edits)

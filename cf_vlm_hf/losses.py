@@ -101,6 +101,47 @@ def cross_scenario_discrimination_loss(
     return 0.5 * (text_side + image_side)
 
 
+def symmetric_scenario_discrimination_loss(
+    anchor_scores: torch.Tensor,
+    cf_scores: torch.Tensor,
+    anchor_image_cf_text_scores: torch.Tensor,
+    cf_image_anchor_text_scores: torch.Tensor,
+    cf_mask: torch.Tensor,
+    margin: float = 0.25,
+) -> torch.Tensor:
+    """The "cross" L_csd from both sides: the anchor and each counterfactual pair are each other's hard negatives.
+
+    For each valid k, the 2x2 scores [[S(I,T), S(I,T'_k)], [S(I'_k,T), S(I'_k,T'_k)]] must have each diagonal
+    entry beat the two off-diagonal entries of its row and column by ``margin`` (the four conditions of a
+    Winoground group score). The anchor's two conditions are the "cross" form; the counterfactual pair's two
+    keep the "cross" form from pushing S(I'_k,T'_k) down along with the crossed scores when T and T'_k (or I and
+    I'_k) still embed alike. The two halves are averaged.
+
+    Args:
+        anchor_scores: (B,) S(I, T).
+        cf_scores: (B, K) S(I'_k, T'_k).
+        anchor_image_cf_text_scores: (B, K) S(I, T'_k).
+        cf_image_anchor_text_scores: (B, K) S(I'_k, T).
+        cf_mask: (B, K) bool.
+
+    Returns:
+        Scalar: mean over anchors with >= 1 valid k of the mean over valid k of
+        1/4 [h(S(I,T) - S(I,T'_k)) + h(S(I,T) - S(I'_k,T)) + h(S(I'_k,T'_k) - S(I'_k,T)) + h(S(I'_k,T'_k) - S(I,T'_k))],
+        h(d) = max(0, margin - d).
+    """
+    cf_mask = cf_mask.bool()
+    anchor = anchor_scores.unsqueeze(1)
+    hinges = (
+        F.relu(margin - anchor + anchor_image_cf_text_scores)
+        + F.relu(margin - anchor + cf_image_anchor_text_scores)
+        + F.relu(margin - cf_scores + cf_image_anchor_text_scores)
+        + F.relu(margin - cf_scores + anchor_image_cf_text_scores)
+    ) / 4
+    hinges = torch.where(cf_mask, hinges, torch.zeros_like(hinges))
+    per_anchor = hinges.sum(dim=1) / cf_mask.sum(dim=1).clamp(min=1).to(hinges.dtype)
+    return _masked_mean_over_anchors(per_anchor, cf_mask.any(dim=1))
+
+
 def alignment_loss(
     image_embeds: torch.Tensor,
     text_embeds: torch.Tensor,

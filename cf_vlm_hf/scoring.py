@@ -95,8 +95,12 @@ class DualEncoderScorer:
         gather_across_devices: bool = True,
         hard_negative_captions: bool = False,
         mask_duplicate_captions: bool = False,
+        align_counterfactuals: bool = False,
+        align_edits: bool = False,
     ):
         self.temperature = temperature
+        self.align_counterfactuals = align_counterfactuals
+        self.align_edits = align_edits
         self.alignment_kind = alignment_kind
         self.gather_across_devices = gather_across_devices
         self.hard_negative_captions = hard_negative_captions
@@ -140,12 +144,26 @@ class DualEncoderScorer:
             scores.edit_mask = batch["edit_mask"]
             scores.edit = _pair_scores(image_embeds, text_embeds, batch["edit_image_index"], anchors)
 
+        # With align_counterfactuals / align_edits, those pairs join the factual pairs of L_align (rows B.. of its
+        # logits): the counterfactual pairs, then the minimal edits with their own captions.
+        groups = batch.get("caption_groups") if self.mask_duplicate_captions else None
+        extra_pairs = []
+        if self.align_counterfactuals and scores.cf_mask is not None:
+            extra_pairs.append((scores.cf_mask.bool(), batch["cf_image_index"], batch["cf_text_index"], "cf"))
+        if self.align_edits and scores.edit_mask is not None:
+            captioned = scores.edit_mask.bool() & (batch["edit_text_index"] >= 0)
+            extra_pairs.append((captioned, batch["edit_image_index"], batch["edit_text_index"], "edit"))
+        for valid, image_index, text_index, kind in extra_pairs:
+            anchor_images = torch.cat([anchor_images, image_embeds[image_index[valid]]])
+            anchor_texts = torch.cat([anchor_texts, text_embeds[text_index[valid]]])
+            if groups is not None:
+                groups = torch.cat([groups, batch[f"{kind}_caption_groups"][valid]])
         logit_scale, logit_bias, kind = self.alignment_settings(core_model(model), **logit_params)
         scores.alignment_inputs = {
             "image_embeds": anchor_images,
             "text_embeds": anchor_texts,
             "extra_text_embeds": text_embeds[num_anchors:] if self.hard_negative_captions else None,
-            "caption_groups": batch.get("caption_groups") if self.mask_duplicate_captions else None,
+            "caption_groups": groups,
             "logit_scale": logit_scale,
             "logit_bias": logit_bias,
             "kind": kind,
@@ -206,12 +224,17 @@ def build_scorer(model: torch.nn.Module, args):
             gather_across_devices=args.gather_across_devices,
             hard_negative_captions=args.objective == "negclip",
             mask_duplicate_captions=args.mask_duplicate_captions,
+            align_counterfactuals=args.align_counterfactuals and args.objective == "cf-vlm",
+            align_edits=args.align_edits and args.objective == "cf-vlm",
         )
     from .generative import GenerativeScorer, is_generative_vlm
 
     if is_generative_vlm(model):
         if args.objective == "negclip":
             raise ValueError("objective 'negclip' needs a dual encoder (a contrastive L_align); use 'cf-vlm' or 'clip'")
+        for name in ("align_counterfactuals", "align_edits"):
+            if getattr(args, name) and args.objective == "cf-vlm":
+                raise ValueError(f"{name} needs a dual encoder; generative VLMs align the anchors only")
         return GenerativeScorer(score=args.generative_score, global_token_mean=args.gather_across_devices)
     raise ValueError(
         f"{type(core_model(model)).__name__} is not a dual encoder (it has no get_image_features/get_text_features) "

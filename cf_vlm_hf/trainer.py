@@ -23,6 +23,7 @@ from .losses import (
     causal_discrimination_loss,
     cross_scenario_discrimination_loss,
     scenario_discrimination_loss,
+    symmetric_scenario_discrimination_loss,
 )
 from .scoring import CounterfactualScores, build_scorer, core_model, is_dual_encoder
 from .zero import check_zero3_gathers_weights, promote_scalar_parameters, restore_scalar_shapes
@@ -121,6 +122,11 @@ class CounterfactualTrainer(Trainer):
             if args.scenario_pairing == "cross":
                 terms["csd"] = cross_scenario_discrimination_loss(
                     scores.anchor, scores.anchor_image_cf_text, scores.cf_image_anchor_text, scores.cf_mask,
+                    args.csd_margin,
+                )
+            elif args.scenario_pairing == "symmetric":
+                terms["csd"] = symmetric_scenario_discrimination_loss(
+                    scores.anchor, scores.cf, scores.anchor_image_cf_text, scores.cf_image_anchor_text, scores.cf_mask,
                     args.csd_margin,
                 )
             else:
@@ -225,7 +231,7 @@ def default_collator(processing_class, args: CounterfactualConfig, model=None):
         max_edits=args.max_edits if (args.needs_edits or args.objective == "negclip") else 0,
         counterfactual_images=args.objective == "cf-vlm",
         edit_images=args.needs_edits,
-        edit_captions=args.objective == "negclip",
+        edit_captions="required" if args.objective == "cf-vlm" and args.align_edits else args.objective == "negclip",
         padding=padding,
         seed=args.seed,
     )
@@ -250,7 +256,7 @@ def generative_collator(processor, args: CounterfactualConfig, model) -> Generat
         max_counterfactuals=args.max_counterfactuals,
         max_edits=args.max_edits,
         counterfactual_pairs=args.objective == "cf-vlm" and args.csd_weight > 0,
-        cross_pairs=args.objective == "cf-vlm" and args.csd_weight > 0 and args.scenario_pairing == "cross",
+        cross_pairs=args.objective == "cf-vlm" and args.csd_weight > 0 and args.scenario_pairing != "paper",
         edits=args.needs_edits,
         alignment=args.loss_weights["align"] > 0,
         max_sequences_per_forward=args.max_sequences_per_forward,

@@ -127,3 +127,16 @@ def test_caption_groups_mark_identical_captions(processor):
     # The ids do not depend on the process (a stable hash, not Python's salted hash()).
     again = CounterfactualCollator(processor)(list(reversed(rows)))["caption_groups"]
     assert again.tolist() == list(reversed(groups.tolist()))
+
+
+def test_counterfactual_caption_groups_share_ids_with_anchor_captions(processor):
+    rows = make_rows(3, num_cf=2, num_edits=0)
+    rows[0]["cf_captions"] = ["a blue square", "two red circles"]
+    rows[1]["caption"] = "a blue square"
+    rows[2]["cf_captions"] = rows[2]["cf_captions"][:1]
+    rows[2]["cf_images"] = rows[2]["cf_images"][:1]
+    batch = CounterfactualCollator(processor)(rows)
+    groups, cf_groups = batch["caption_groups"], batch["cf_caption_groups"]
+    assert cf_groups.dtype == torch.long and cf_groups.shape == (3, 2)
+    assert cf_groups[0, 0] == groups[1], "a counterfactual caption equal to another anchor's caption shares its id"
+    assert cf_groups[0, 1] != groups[1] and cf_groups[2, 1] == 0 and not batch["cf_mask"][2, 1]

@@ -19,7 +19,7 @@ def test_quick_replaces_only_untouched_defaults():
     assert quick.pretrain_steps == QUICK["pretrain_steps"] and quick.eval_anchors == QUICK["eval_anchors"]
     with pytest.raises(ValueError, match="--steps must be >= 1, got 0"):
         DemoSettings(steps=0)
-    with pytest.raises(ValueError, match="--scenario-pairing must be 'paper' or 'cross'"):
+    with pytest.raises(ValueError, match=r"--scenario_pairing must be one of \('paper', 'cross', 'symmetric'\)"):
         DemoSettings(scenario_pairing="both")
 
 

@@ -255,12 +255,16 @@ def test_generative_config_validation_and_collator_follows_the_objective(tmp_pat
     with pytest.raises(ValueError, match="max_sequences_per_forward must be >= 1 or None, got 0"):
         config(tmp_path, max_sequences_per_forward=0)
     model, processor = tiny_llava()
+    with pytest.raises(ValueError, match="align_counterfactuals needs a dual encoder"):
+        CounterfactualTrainer(model=model, args=config(tmp_path, align_counterfactuals=True),
+                              processing_class=processor)
     rows = corpus["train"][:4]  # 2 counterfactual pairs and 1 edit each
     expected = {  # sequences per batch of 4 anchors
         (): 4 + 8 + 4,
         (("fcd_weight", 0.0),): 4 + 8,
         (("csd_weight", 0.0),): 4 + 4,
         (("scenario_pairing", "cross"),): 4 + 8 + 4 + 16,
+        (("scenario_pairing", "symmetric"),): 4 + 8 + 4 + 16,
         (("generative_score", "yes-probability"),): 4 + 8 + 4 + 4,
         (("generative_score", "yes-probability"), ("align_weight", 0.0)): 4 + 8 + 4,
         (("objective", "clip"),): 4,

@@ -11,6 +11,7 @@ from cf_vlm_hf.losses import (
     causal_discrimination_loss,
     cross_scenario_discrimination_loss,
     scenario_discrimination_loss,
+    symmetric_scenario_discrimination_loss,
 )
 
 
@@ -94,6 +95,46 @@ def test_cross_scenario_loss_averages_both_sides():
     got = cross_scenario_discrimination_loss(anchor, text_side, image_side, mask, 0.25)
     want = 0.5 * (loop_csd(anchor, text_side, mask, 0.25) + loop_csd(anchor, image_side, mask, 0.25))
     assert got.item() == pytest.approx(float(want.detach()), abs=1e-12)
+
+
+def loop_symmetric_csd(anchor, cf, anchor_image_cf_text, cf_image_anchor_text, mask, margin):
+    per_anchor = []
+    for b in range(len(anchor)):
+        pairs = []
+        for k in range(cf.shape[1]):
+            if not mask[b, k]:
+                continue
+            crossed = (anchor_image_cf_text[b, k], cf_image_anchor_text[b, k])
+            hinges = [max(0.0, margin - diagonal + off) for diagonal in (anchor[b], cf[b, k]) for off in crossed]
+            pairs.append(sum(hinges) / 4)
+        if pairs:
+            per_anchor.append(sum(pairs) / len(pairs))
+    return sum(per_anchor) / len(per_anchor) if per_anchor else 0.0
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_symmetric_scenario_loss_matches_loop(seed):
+    anchor, cf, mask = random_case(seed)
+    text_side, image_side = torch.randn_like(cf), torch.randn_like(cf)
+    got = symmetric_scenario_discrimination_loss(anchor, cf, text_side, image_side, mask, 0.25)
+    want = loop_symmetric_csd(anchor, cf, text_side, image_side, mask, 0.25)
+    assert got.item() == pytest.approx(float(want), abs=1e-12)
+    got.backward()
+    assert cf.grad is not None and cf.grad[~mask].abs().max() == 0, "padding gets no gradient"
+    assert cf.grad[mask].abs().sum() > 0, "the counterfactual pairs' own scores are trained"
+
+
+def test_symmetric_scenario_loss_is_zero_for_a_diagonal_winoground_matrix():
+    anchor = torch.tensor([0.9])
+    cf = torch.tensor([[0.8]])
+    crossed = torch.tensor([[0.5]])
+    mask = torch.tensor([[True]])
+    # every diagonal entry beats every crossed entry by >= 0.3 > margin 0.25
+    assert symmetric_scenario_discrimination_loss(anchor, cf, crossed, crossed, mask, 0.25).item() == 0.0
+    # the counterfactual pair loses to a crossing: only its two hinges count, 0.25 - 0.4 + 0.5 = 0.35 each
+    low_cf = torch.tensor([[0.4]])
+    got = symmetric_scenario_discrimination_loss(anchor, low_cf, crossed, crossed, mask, 0.25).item()
+    assert got == pytest.approx(2 * 0.35 / 4)
 
 
 def normalised(seed, batch=5, dim=8):

@@ -107,6 +107,105 @@ def test_cross_pairing_uses_cross_scores(tmp_path, corpus):
     assert loss.item() == pytest.approx(want.item(), abs=1e-7)
 
 
+def test_symmetric_pairing_uses_all_four_scores(tmp_path, corpus):
+    from cf_vlm_hf.losses import symmetric_scenario_discrimination_loss
+
+    model, processor = tiny_clip()
+    model.eval()
+    args = config(tmp_path, scenario_pairing="symmetric", align_weight=0.0, fcd_weight=0.0, csd_weight=1.0)
+    trainer = CounterfactualTrainer(model=model, args=args, processing_class=processor)
+    batch = trainer.data_collator(corpus["train"][:6])
+    with torch.no_grad():
+        loss, scores = trainer.compute_loss(model, batch, return_outputs=True)
+    want = symmetric_scenario_discrimination_loss(
+        scores.anchor, scores.cf, scores.anchor_image_cf_text, scores.cf_image_anchor_text, scores.cf_mask, 0.25
+    )
+    assert loss.item() == pytest.approx(want.item(), abs=1e-7)
+    assert scores.cf_mask.sum() == 12
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_align_counterfactuals_adds_the_counterfactual_pairs_to_the_alignment_loss(tmp_path, corpus, masked):
+    from cf_vlm_hf.losses import alignment_loss
+
+    model, processor = tiny_clip()
+    model.eval()
+    args = config(tmp_path, align_counterfactuals=True, csd_weight=0.0, fcd_weight=0.0,
+                  mask_duplicate_captions=masked)
+    trainer = CounterfactualTrainer(model=model, args=args, processing_class=processor)
+    rows = corpus["train"][:4]
+    batch = trainer.data_collator(rows)
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, batch).item()
+        out = model(**{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "pixel_values")})
+    images = torch.nn.functional.normalize(out.image_embeds, dim=-1)
+    texts = torch.nn.functional.normalize(out.text_embeds, dim=-1)
+    # reference: the anchors, then each row's counterfactual pairs in row order, as plain (image, caption) pairs
+    image_rows, text_rows, captions = list(range(4)), list(range(4)), [row["caption"] for row in rows]
+    for b, row in enumerate(rows):
+        for k, cf_caption in enumerate(row["cf_captions"]):
+            image_rows.append(int(batch["cf_image_index"][b, k]))
+            text_rows.append(int(batch["cf_text_index"][b, k]))
+            captions.append(cf_caption)
+    assert len(image_rows) == 4 + 4 * 2
+    groups = None
+    if masked:
+        ids = {c: i for i, c in enumerate(dict.fromkeys(captions))}
+        groups = torch.tensor([ids[c] for c in captions])
+    want = alignment_loss(images[image_rows], texts[text_rows], model.logit_scale.exp(), caption_groups=groups)
+    assert loss == pytest.approx(want.item(), abs=1e-6)
+    anchors_only = alignment_loss(images[:4], texts[:4], model.logit_scale.exp())
+    assert abs(loss - anchors_only.item()) > 1e-3
+
+
+def test_align_edits_adds_each_edit_with_its_own_caption(tmp_path, corpus):
+    from cf_vlm_hf.losses import alignment_loss
+
+    model, processor = tiny_clip()
+    model.eval()
+    args = config(tmp_path, align_counterfactuals=True, align_edits=True, csd_weight=0.0, fcd_weight=0.0)
+    trainer = CounterfactualTrainer(model=model, args=args, processing_class=processor)
+    rows = corpus["train"][:4]
+    batch = trainer.data_collator(rows)
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, batch).item()
+        out = model(**{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "pixel_values")})
+    images = torch.nn.functional.normalize(out.image_embeds, dim=-1)
+    texts = torch.nn.functional.normalize(out.text_embeds, dim=-1)
+    image_rows = list(range(4)) + batch["cf_image_index"][batch["cf_mask"]].tolist()
+    text_rows = list(range(4)) + batch["cf_text_index"][batch["cf_mask"]].tolist()
+    edit_texts = batch["edit_text_index"][batch["edit_mask"]].tolist()
+    assert len(edit_texts) == 4 and len(set(edit_texts) | set(text_rows)) == 16, "every text is its own pair"
+    decoded = [processor.tokenizer.decode(batch["input_ids"][t], skip_special_tokens=True) for t in edit_texts]
+    assert decoded == [row["edit_captions"][0] for row in rows]
+    image_rows += batch["edit_image_index"][batch["edit_mask"]].tolist()
+    text_rows += edit_texts
+    want = alignment_loss(images[image_rows], texts[text_rows], model.logit_scale.exp())
+    assert loss == pytest.approx(want.item(), abs=1e-6)
+
+
+def test_align_edits_needs_edit_captions(tmp_path, corpus):
+    model, processor = tiny_clip()
+    trainer = CounterfactualTrainer(model=model, args=config(tmp_path, align_edits=True), processing_class=processor)
+    rows = [dict(row) for row in corpus["train"][:3]]
+    rows[1].pop("edit_captions")
+    with pytest.raises(ValueError, match=r"row row-1 has minimal edits but no 'edit_captions'"):
+        trainer.data_collator(rows)
+
+
+def test_align_counterfactuals_is_ignored_by_the_baseline(tmp_path, corpus):
+    model, processor = tiny_clip()
+    model.eval()
+    rows = corpus["train"][:4]
+    losses = []
+    for align_counterfactuals in (False, True):
+        args = config(tmp_path, objective="clip", align_counterfactuals=align_counterfactuals)
+        trainer = CounterfactualTrainer(model=model, args=args, processing_class=processor)
+        with torch.no_grad():
+            losses.append(trainer.compute_loss(model, trainer.data_collator(rows)).item())
+    assert losses[0] == losses[1]
+
+
 @pytest.mark.parametrize("masked", [False, True])
 def test_mask_duplicate_captions_reaches_the_alignment_loss(tmp_path, corpus, masked):
     from cf_vlm_hf.losses import alignment_loss

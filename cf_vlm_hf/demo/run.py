@@ -114,6 +114,8 @@ def train_arm(model_dir, dataset, out_dir: Path, settings: DemoSettings, *, obje
         fcd_weight=settings.fcd_weight,
         scenario_pairing=settings.scenario_pairing,
         fcd_reduction=settings.fcd_reduction,
+        align_counterfactuals=settings.align_counterfactuals,
+        align_edits=settings.align_edits,
         max_counterfactuals=settings.num_counterfactuals,
         max_edits=settings.num_edits,
         dataloader_drop_last=True,

@@ -6,6 +6,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 
+from ..config import SCENARIO_PAIRINGS
+
 
 @dataclass
 class DemoSettings:
@@ -56,8 +58,18 @@ class DemoSettings:
     num_edits: int = field(default=4, metadata={"help": "Minimal edits per anchor (M)."})
     csd_weight: float = field(default=1.0, metadata={"help": "CF-VLM arm: weight of L_csd."})
     fcd_weight: float = field(default=1.0, metadata={"help": "CF-VLM arm: weight of L_fcd."})
-    scenario_pairing: str = field(default="cross", metadata={"help": "CF-VLM arm: 'paper' or 'cross' L_csd."})
+    scenario_pairing: str = field(
+        default="cross", metadata={"help": "CF-VLM arm: 'paper', 'cross' or 'symmetric' L_csd."}
+    )
     fcd_reduction: str = field(default="hardest", metadata={"help": "CF-VLM arm: 'hardest' or 'mean' L_fcd."})
+    align_counterfactuals: bool = field(
+        default=False,
+        metadata={"help": "CF-VLM arm: also align the complete counterfactual pairs in L_align (not the paper's)."},
+    )
+    align_edits: bool = field(
+        default=False,
+        metadata={"help": "CF-VLM arm: also align each minimal edit with its own caption in L_align (not the paper)."},
+    )
     equal_time_baseline: bool = field(
         default=True, metadata={"help": "Also train a baseline for the CF-VLM arm's wall time (equal compute)."}
     )
@@ -73,8 +85,8 @@ class DemoSettings:
         for name in ("seeds", "steps", "batch_size", "pretrain_steps", "train_anchors", "eval_anchors"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
-        if self.scenario_pairing not in ("paper", "cross"):
-            raise ValueError(f"--scenario-pairing must be 'paper' or 'cross', got {self.scenario_pairing!r}")
+        if self.scenario_pairing not in SCENARIO_PAIRINGS:
+            raise ValueError(f"--scenario_pairing must be one of {SCENARIO_PAIRINGS}, got {self.scenario_pairing!r}")
         if self.fcd_reduction not in ("hardest", "mean"):
             raise ValueError(f"--fcd-reduction must be 'hardest' or 'mean', got {self.fcd_reduction!r}")
         if self.quick:
