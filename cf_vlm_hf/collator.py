@@ -106,7 +106,7 @@ class CounterfactualCollator:
         texts = [row["caption"] for row in rows]
 
         cf_pairs: list[list[tuple[int | None, int]]] = []  # per row: (image position or None, text position)
-        edits: list[list[tuple[int | None, int]]] = []  # per row: (image position or None, 0)
+        edits: list[list[tuple[int | None, int]]] = []  # per row: (image position or None, text position or -1)
         pending_images: list = []  # counterfactual and edit images go after all anchors
         for i, row in enumerate(rows):
             pairs = []

@@ -12,7 +12,7 @@ Sequences of a batch of B rows (row b: K_b counterfactual pairs, M_b minimal edi
 1. the B anchors (I, T);
 2. every kept counterfactual pair (I'_k, T'_k);
 3. every kept minimal edit (E_j, T);
-4. with ``scenario_pairing="cross"``: every (I, T'_k) and every (I'_k, T);
+4. with ``scenario_pairing`` "cross" or "symmetric": every (I, T'_k) and every (I'_k, T);
 5. with ``"yes-probability"`` and ``alignment=True``: the B anchors again as caption sequences (L_align's NLL).
 
 The batch is ``{"chunks": [model inputs + "labels", ...], <index tensors>}``. Each chunk holds at most
@@ -139,7 +139,7 @@ class GenerativeCollator:
         yes_answer: the target of the yes-probability sequences.
         max_counterfactuals, max_edits: caps per row (None: all; 0: none); seeded random subsets beyond them.
         counterfactual_pairs: build the (I'_k, T'_k) sequences (needed by L_csd).
-        cross_pairs: also build (I, T'_k) and (I'_k, T) (the "cross" L_csd).
+        cross_pairs: also build (I, T'_k) and (I'_k, T) (the "cross" and "symmetric" L_csd).
         edits: build the (E_j, T) sequences (needed by L_fcd).
         alignment: mark (and, for yes-probability, build) the anchor caption sequences of L_align.
         max_sequences_per_forward: at most this many sequences per chunk (None: one chunk).

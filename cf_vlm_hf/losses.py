@@ -115,7 +115,7 @@ def symmetric_scenario_discrimination_loss(
     entry beat the two off-diagonal entries of its row and column by ``margin`` (the four conditions of a
     Winoground group score). The anchor's two conditions are the "cross" form; the counterfactual pair's two
     keep the "cross" form from pushing S(I'_k,T'_k) down along with the crossed scores when T and T'_k (or I and
-    I'_k) still embed alike. The two halves are averaged.
+    I'_k) still embed alike. The four hinges are averaged.
 
     Args:
         anchor_scores: (B,) S(I, T).

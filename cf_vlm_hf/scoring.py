@@ -153,15 +153,16 @@ class DualEncoderScorer:
         if self.align_edits and scores.edit_mask is not None:
             captioned = scores.edit_mask.bool() & (batch["edit_text_index"] >= 0)
             extra_pairs.append((captioned, batch["edit_image_index"], batch["edit_text_index"], "edit"))
-        for valid, image_index, text_index, kind in extra_pairs:
-            anchor_images = torch.cat([anchor_images, image_embeds[image_index[valid]]])
-            anchor_texts = torch.cat([anchor_texts, text_embeds[text_index[valid]]])
+        aligned_images, aligned_texts = anchor_images, anchor_texts
+        for valid, image_index, text_index, source in extra_pairs:
+            aligned_images = torch.cat([aligned_images, image_embeds[image_index[valid]]])
+            aligned_texts = torch.cat([aligned_texts, text_embeds[text_index[valid]]])
             if groups is not None:
-                groups = torch.cat([groups, batch[f"{kind}_caption_groups"][valid]])
+                groups = torch.cat([groups, batch[f"{source}_caption_groups"][valid]])
         logit_scale, logit_bias, kind = self.alignment_settings(core_model(model), **logit_params)
         scores.alignment_inputs = {
-            "image_embeds": anchor_images,
-            "text_embeds": anchor_texts,
+            "image_embeds": aligned_images,
+            "text_embeds": aligned_texts,
             "extra_text_embeds": text_embeds[num_anchors:] if self.hard_negative_captions else None,
             "caption_groups": groups,
             "logit_scale": logit_scale,

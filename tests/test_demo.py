@@ -3,10 +3,11 @@
 import json
 import subprocess
 import sys
+from dataclasses import asdict
 
 import pytest
 
-from cf_vlm_hf.demo.report import markdown
+from cf_vlm_hf.demo.report import arm_settings_line, markdown
 from cf_vlm_hf.demo.settings import QUICK, DemoSettings
 
 TOY = ["--pretrain-anchors", "48", "--pretrain-steps", "3", "--pretrain-batch-size", "8", "--train-anchors", "24",
@@ -91,12 +92,23 @@ def test_demo_checkpoints_load_without_the_package(demo_run):
 def test_markdown_reports_mean_and_std_over_seeds():
     run = {"heldout": {"mean_image_side": 0.5, "count/color": 10}, "test": {"mean_image_side": 0.7}}
     run2 = {"heldout": {"mean_image_side": 0.7}, "test": {"mean_image_side": 0.9}}
-    results = {"models": {"base": [run], "cf-vlm": [run, run2]}, "settings": {"seeds": 2}, "total_wall_seconds": 60,
+    results = {"models": {"base": [run], "cf-vlm": [run, run2]}, "settings": asdict(DemoSettings(seeds=2)),
+               "total_wall_seconds": 60,
                "arms": [{"name": "cf-vlm", "seed": s, "steps": 10, "wall_seconds": 20.0} for s in (0, 1)]}
     table = markdown(results)
     assert "| cf-vlm | 60.0 ± 14.1 |" in table
     assert "| 10 | 20 s | 2.00 |" in table
     assert "Items per edit type (held-out): color 10" in table
+    assert ("CF-VLM arm: K=2, M=4, L_csd 'cross' (weight 1), L_fcd 'hardest' (weight 1); L_align over the anchors "
+            "and the complete counterfactual pairs.") in table
+
+
+def test_markdown_names_what_the_cf_vlm_arm_aligned():
+    settings = asdict(DemoSettings(align_counterfactuals=True, align_edits=True, csd_weight=3.0))
+    line = arm_settings_line(settings)
+    assert "L_csd 'cross' (weight 3)" in line
+    assert line.endswith("L_align over the anchors and the complete counterfactual pairs and the minimal edits with "
+                         "their own captions.")
 
 
 def test_markdown_reports_differences_against_the_targets_per_seed():
@@ -108,7 +120,7 @@ def test_markdown_reports_differences_against_the_targets_per_seed():
         "models": {"base": [run(0.5, 0.1, 0.2)], "baseline": [run(0.70, 0.20, 0.40), run(0.72, 0.22, 0.40)],
                    "cf-vlm": [run(0.82, 0.45, 0.39), run(0.80, 0.40, 0.36)],
                    "baseline (equal wall time)": [run(0.8, 0.3, 0.3), run(0.8, 0.3, 0.3)]},
-        "settings": {"seeds": 2}, "total_wall_seconds": 600,
+        "settings": asdict(DemoSettings(seeds=2)), "total_wall_seconds": 600,
         "arms": [{"name": "baseline (equal wall time)", "seed": s, "steps": n, "wall_seconds": w}
                  for s, n, w in ((0, 300, 90.0), (1, 400, 160.0))],
         "pretraining": {"wall_seconds": 100.0, "cached": True},
@@ -142,6 +154,6 @@ def test_one_seed_difference_table_has_no_spread():
     scores = {"mean_image_side": 0.5, "winoground/binding/group": 0.2, "recall@1": 0.3}
     run = {"heldout": scores, "test": scores}
     better = {split: {**scores, "winoground/binding/group": 0.5} for split in ("heldout", "test")}
-    results = {"models": {"base": [run], "baseline": [run], "cf-vlm": [better]}, "settings": {"seeds": 1},
-               "total_wall_seconds": 60, "arms": []}
+    results = {"models": {"base": [run], "baseline": [run], "cf-vlm": [better]},
+               "settings": asdict(DemoSettings(seeds=1)), "total_wall_seconds": 60, "arms": []}
     assert "| binding group | +30.0 | +30.0 | ≥ +20 | yes |" in markdown(results)

@@ -91,37 +91,24 @@ def test_negclip_adds_caption_negatives(tmp_path, corpus):
     assert negclip > clip
 
 
-def test_cross_pairing_uses_cross_scores(tmp_path, corpus):
-    from cf_vlm_hf.losses import cross_scenario_discrimination_loss
+@pytest.mark.parametrize("pairing", ["cross", "symmetric"])
+def test_scenario_pairing_reaches_the_loss(tmp_path, corpus, pairing):
+    from cf_vlm_hf.losses import cross_scenario_discrimination_loss, symmetric_scenario_discrimination_loss
 
     model, processor = tiny_clip()
     model.eval()
-    args = config(tmp_path, scenario_pairing="cross", align_weight=0.0, fcd_weight=0.0, csd_weight=1.0)
+    args = config(tmp_path, scenario_pairing=pairing, align_weight=0.0, fcd_weight=0.0, csd_weight=1.0)
     trainer = CounterfactualTrainer(model=model, args=args, processing_class=processor)
     batch = trainer.data_collator(corpus["train"][:6])
     with torch.no_grad():
         loss, scores = trainer.compute_loss(model, batch, return_outputs=True)
-    want = cross_scenario_discrimination_loss(
-        scores.anchor, scores.anchor_image_cf_text, scores.cf_image_anchor_text, scores.cf_mask, 0.25
-    )
-    assert loss.item() == pytest.approx(want.item(), abs=1e-7)
-
-
-def test_symmetric_pairing_uses_all_four_scores(tmp_path, corpus):
-    from cf_vlm_hf.losses import symmetric_scenario_discrimination_loss
-
-    model, processor = tiny_clip()
-    model.eval()
-    args = config(tmp_path, scenario_pairing="symmetric", align_weight=0.0, fcd_weight=0.0, csd_weight=1.0)
-    trainer = CounterfactualTrainer(model=model, args=args, processing_class=processor)
-    batch = trainer.data_collator(corpus["train"][:6])
-    with torch.no_grad():
-        loss, scores = trainer.compute_loss(model, batch, return_outputs=True)
-    want = symmetric_scenario_discrimination_loss(
-        scores.anchor, scores.cf, scores.anchor_image_cf_text, scores.cf_image_anchor_text, scores.cf_mask, 0.25
-    )
-    assert loss.item() == pytest.approx(want.item(), abs=1e-7)
     assert scores.cf_mask.sum() == 12
+    crossed = (scores.anchor_image_cf_text, scores.cf_image_anchor_text, scores.cf_mask, 0.25)
+    if pairing == "cross":
+        want = cross_scenario_discrimination_loss(scores.anchor, *crossed)
+    else:
+        want = symmetric_scenario_discrimination_loss(scores.anchor, scores.cf, *crossed)
+    assert loss.item() == pytest.approx(want.item(), abs=1e-7)
 
 
 @pytest.mark.parametrize("masked", [False, True])

@@ -76,8 +76,21 @@ def markdown(results: dict) -> str:
             text = metric(results, model, "heldout", f"text_side/{kind}")
             cells.append(f"{fmt(image)} / {fmt(text)}" if image else "–")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    lines += ["", *target_lines(results), "", *timing_lines(results)]
+    lines += ["", *target_lines(results), "", arm_settings_line(results["settings"]), *timing_lines(results)]
     return "\n".join(lines) + "\n"
+
+
+def arm_settings_line(settings: dict) -> str:
+    """What the CF-VLM arm trained with: counts, loss forms and weights, and what L_align covered."""
+    aligned = ["the anchors"]
+    if settings.get("align_counterfactuals"):
+        aligned.append("the complete counterfactual pairs")
+    if settings.get("align_edits"):
+        aligned.append("the minimal edits with their own captions")
+    return (f"CF-VLM arm: K={settings['num_counterfactuals']}, M={settings['num_edits']}, "
+            f"L_csd {settings['scenario_pairing']!r} (weight {settings['csd_weight']:g}), "
+            f"L_fcd {settings['fcd_reduction']!r} (weight {settings['fcd_weight']:g}); "
+            f"L_align over {' and '.join(aligned)}.")
 
 
 def target_lines(results: dict) -> list[str]:

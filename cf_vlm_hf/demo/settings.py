@@ -63,8 +63,10 @@ class DemoSettings:
     )
     fcd_reduction: str = field(default="hardest", metadata={"help": "CF-VLM arm: 'hardest' or 'mean' L_fcd."})
     align_counterfactuals: bool = field(
-        default=False,
-        metadata={"help": "CF-VLM arm: also align the complete counterfactual pairs in L_align (not the paper's)."},
+        default=True,
+        metadata={"help": "CF-VLM arm: also align the complete counterfactual pairs in L_align (the paper aligns the "
+                  "anchors only; --no_align_counterfactuals runs the paper's form). Over 3 seeds it took the binding "
+                  "gain from +7 to +22 points at no cost per step (README, demo ablation)."},
     )
     align_edits: bool = field(
         default=False,
