@@ -111,22 +111,29 @@ def test_scenario_pairing_reaches_the_loss(tmp_path, corpus, pairing):
     assert loss.item() == pytest.approx(want.item(), abs=1e-7)
 
 
-@pytest.mark.parametrize("masked", [False, True])
-def test_align_counterfactuals_adds_the_counterfactual_pairs_to_the_alignment_loss(tmp_path, corpus, masked):
-    from cf_vlm_hf.losses import alignment_loss
-
+def aligned_loss_and_embeddings(tmp_path, rows, **overrides):
+    """L_align alone on ``rows`` under ``overrides``, and the batch's normalised image and text embeddings."""
     model, processor = tiny_clip()
     model.eval()
-    args = config(tmp_path, align_counterfactuals=True, csd_weight=0.0, fcd_weight=0.0,
-                  mask_duplicate_captions=masked)
+    args = config(tmp_path, csd_weight=0.0, fcd_weight=0.0, **overrides)
     trainer = CounterfactualTrainer(model=model, args=args, processing_class=processor)
-    rows = corpus["train"][:4]
     batch = trainer.data_collator(rows)
     with torch.no_grad():
         loss = trainer.compute_loss(model, batch).item()
         out = model(**{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "pixel_values")})
     images = torch.nn.functional.normalize(out.image_embeds, dim=-1)
     texts = torch.nn.functional.normalize(out.text_embeds, dim=-1)
+    return model, processor, batch, loss, images, texts
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_align_counterfactuals_adds_the_counterfactual_pairs_to_the_alignment_loss(tmp_path, corpus, masked):
+    from cf_vlm_hf.losses import alignment_loss
+
+    rows = corpus["train"][:4]
+    model, processor, batch, loss, images, texts = aligned_loss_and_embeddings(
+        tmp_path, rows, align_counterfactuals=True, mask_duplicate_captions=masked
+    )
     # reference: the anchors, then each row's counterfactual pairs in row order, as plain (image, caption) pairs
     image_rows, text_rows, captions = list(range(4)), list(range(4)), [row["caption"] for row in rows]
     for b, row in enumerate(rows):
@@ -148,17 +155,10 @@ def test_align_counterfactuals_adds_the_counterfactual_pairs_to_the_alignment_lo
 def test_align_edits_adds_each_edit_with_its_own_caption(tmp_path, corpus):
     from cf_vlm_hf.losses import alignment_loss
 
-    model, processor = tiny_clip()
-    model.eval()
-    args = config(tmp_path, align_counterfactuals=True, align_edits=True, csd_weight=0.0, fcd_weight=0.0)
-    trainer = CounterfactualTrainer(model=model, args=args, processing_class=processor)
     rows = corpus["train"][:4]
-    batch = trainer.data_collator(rows)
-    with torch.no_grad():
-        loss = trainer.compute_loss(model, batch).item()
-        out = model(**{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "pixel_values")})
-    images = torch.nn.functional.normalize(out.image_embeds, dim=-1)
-    texts = torch.nn.functional.normalize(out.text_embeds, dim=-1)
+    model, processor, batch, loss, images, texts = aligned_loss_and_embeddings(
+        tmp_path, rows, align_counterfactuals=True, align_edits=True
+    )
     image_rows = list(range(4)) + batch["cf_image_index"][batch["cf_mask"]].tolist()
     text_rows = list(range(4)) + batch["cf_text_index"][batch["cf_mask"]].tolist()
     edit_texts = batch["edit_text_index"][batch["edit_mask"]].tolist()
