@@ -16,6 +16,7 @@ import json
 import statistics
 from pathlib import Path
 
+from cf_vlm_hf.demo.report import fmt
 from cf_vlm_hf.demo.run import base_model, build_corpora, cache_root, evaluate_model, train_arm
 from cf_vlm_hf.demo.settings import DemoSettings
 
@@ -118,19 +119,12 @@ METRICS = (("edit acc (image)", "mean_image_side"), ("edit acc (text)", "mean_te
            ("recall@1", "recall@1"))
 
 
-def _cell(values):
-    values = [100 * v for v in values]
-    if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
-
-
 def print_table(rows, steps):
     """One row per variant (mean ± std over seeds), then each variant minus the first trained one, per seed."""
     header = " | ".join(label for label, _ in METRICS)
     print(f"\n| variant ({steps} steps) | {header} | s/step |\n|---|---|---|---|---|---|---|")
     for name, results, per_step in rows:
-        cells = " | ".join(_cell([r.get(key, 0.0) for r in results]) for _, key in METRICS)
+        cells = " | ".join(fmt([r.get(key, 0.0) for r in results]) for _, key in METRICS)
         print(f"| {name} | {cells} | {statistics.mean(per_step):.2f} |", flush=True)
     if len(rows) < 3:
         return

@@ -6,7 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 
-from ..config import SCENARIO_PAIRINGS
+from ..config import FCD_REDUCTIONS, SCENARIO_PAIRINGS
 
 
 @dataclass
@@ -89,8 +89,8 @@ class DemoSettings:
                 raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")
         if self.scenario_pairing not in SCENARIO_PAIRINGS:
             raise ValueError(f"--scenario_pairing must be one of {SCENARIO_PAIRINGS}, got {self.scenario_pairing!r}")
-        if self.fcd_reduction not in ("hardest", "mean"):
-            raise ValueError(f"--fcd-reduction must be 'hardest' or 'mean', got {self.fcd_reduction!r}")
+        if self.fcd_reduction not in FCD_REDUCTIONS:
+            raise ValueError(f"--fcd_reduction must be one of {FCD_REDUCTIONS}, got {self.fcd_reduction!r}")
         if self.quick:
             for name, value in QUICK.items():
                 if getattr(self, name) == _DEFAULTS[name]:
