@@ -16,15 +16,15 @@ import json
 import statistics
 from pathlib import Path
 
-from cf_vlm_hf.demo.report import fmt
-from cf_vlm_hf.demo.run import base_model, build_corpora, cache_root, evaluate_model, train_arm
-from cf_vlm_hf.demo.settings import DemoSettings
+from cf_vlm_hf.commands.demo.pipeline import base_model, build_corpora, cache_root, evaluate_model, train_arm
+from cf_vlm_hf.commands.demo.report import fmt
+from cf_vlm_hf.commands.demo.settings import ALIASES, DemoSettings, parse_demo_args
 
 VARIANTS = {
     "baseline (clip)": dict(objective="clip"),
     "negclip": dict(objective="negclip"),
     "cf-vlm, cross, w=1 (demo default)": dict(),
-    "cf-vlm, paper, w=1": dict(scenario_pairing="paper"),
+    "cf-vlm, paper, w=1": dict(scenario_pairing="paper", align_counterfactuals=False),
     "cf-vlm, symmetric, w=1": dict(scenario_pairing="symmetric"),
     "cf-vlm, symmetric, w=3": dict(scenario_pairing="symmetric", csd_weight=3.0, fcd_weight=3.0),
     "cf-vlm, counterfactuals aligned": dict(align_counterfactuals=True),
@@ -33,7 +33,7 @@ VARIANTS = {
     # Plain fine-tuning on the same pairs as "counterfactuals aligned" (each anchor and its K counterfactual pairs
     # as separate rows, shuffled, 96 per step): more data without the counterfactual structure within a batch.
     "baseline (clip), counterfactual pairs as extra rows, batch 96": dict(objective="clip", flatten=True,
-                                                                          batch_size=96),
+                                                                          per_device_train_batch_size=96),
     "cf-vlm, counterfactuals and edits aligned": dict(align_counterfactuals=True, align_edits=True),
     "cf-vlm, counterfactuals and edits aligned, no csd/fcd": dict(align_counterfactuals=True, align_edits=True,
                                                                   csd_weight=0.0, fcd_weight=0.0),
@@ -41,15 +41,16 @@ VARIANTS = {
     "cf-vlm without L_fcd": dict(fcd_weight=0.0),
     "cf-vlm, cross, w=3": dict(csd_weight=3.0, fcd_weight=3.0),
     "cf-vlm, cross, w=3, fcd mean": dict(csd_weight=3.0, fcd_weight=3.0, fcd_reduction="mean"),
-    "cf-vlm, cross, w=1, K=1 M=2": dict(num_counterfactuals=1, num_edits=2),
+    "cf-vlm, cross, w=1, K=1 M=2": dict(max_counterfactuals=1, max_edits=2),
     "baseline (clip), text lr 2e-4": dict(objective="clip", text_lr=2e-4),
     "cf-vlm, text lr 2e-4": dict(text_lr=2e-4),
     "cf-vlm, fcd mean": dict(fcd_reduction="mean"),
     "cf-vlm, csd w=3": dict(csd_weight=3.0),
     # The text tower frozen below its top two layers (the previous demo default): binding barely moves.
-    "baseline (clip), 4 text layers frozen, lr 5e-4/5e-5": dict(objective="clip", vision_lr=5e-4, frozen_text_layers=4),
-    "cf-vlm, cross, w=3, 4 text layers frozen, lr 5e-4/5e-5": dict(csd_weight=3.0, fcd_weight=3.0, vision_lr=5e-4,
-                                                                   frozen_text_layers=4),
+    "baseline (clip), 4 text layers frozen, lr 5e-4/5e-5": dict(objective="clip", learning_rate=5e-4,
+                                                                          frozen_text_layers=4),
+    "cf-vlm, cross, w=3, 4 text layers frozen, lr 5e-4/5e-5": dict(csd_weight=3.0, fcd_weight=3.0,
+                                                                   learning_rate=5e-4, frozen_text_layers=4),
 }
 
 
@@ -62,39 +63,45 @@ def main():
     parser.add_argument("--output", default="ablation")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override a DemoSettings field for every variant (and the base), e.g. pretrain_steps=300")
+                        help="a `cf-vlm demo` flag for every variant (and the base), e.g. pretrain_steps=300")
     args = parser.parse_args()
-    base_settings = DemoSettings(quick=args.quick, eval_anchors=args.eval_anchors, output_dir=args.output)
-    if args.steps:
-        base_settings.steps = args.steps
+    demo_flags = ["--eval_anchors", str(args.eval_anchors), "--output_dir", args.output]
+    demo_flags += ["--quick"] if args.quick else []
+    demo_flags += ["--max_steps", str(args.steps)] if args.steps else []
     for item in args.set:
         name, value = item.split("=", 1)
-        setattr(base_settings, name, type(getattr(base_settings, name))(value))
+        demo_flags += [f"--{name}", value]
+    base_settings, base_config = parse_demo_args(demo_flags)
     cache = cache_root(base_settings)
-    corpora = build_corpora(base_settings, cache)
-    base_dir, _ = base_model(base_settings, corpora, cache)
+    corpora = build_corpora(base_settings, base_config, cache)
+    base_dir, _ = base_model(base_settings, base_config, corpora, cache)
     out = Path(args.output)
     rows = []
     base = evaluate_model(base_dir, corpora, splits=("heldout",))["heldout"]
     rows.append(("base", [base], [0.0]))
+    demo_fields = {f.name for f in dataclasses.fields(DemoSettings)}
     for name in args.variants.split(";"):
-        overrides = dict(VARIANTS[name])
+        overrides = {ALIASES.get(key, key): value for key, value in VARIANTS[name].items()}
         objective = overrides.pop("objective", "cf-vlm")
         dataset = corpora["train"]
         if overrides.pop("flatten", False):
             dataset = counterfactuals_as_rows(dataset)
-        settings = dataclasses.replace(base_settings, **overrides)
+        settings = dataclasses.replace(base_settings, **{k: v for k, v in overrides.items() if k in demo_fields})
+        config = dataclasses.replace(base_config, **{k: v for k, v in overrides.items() if k not in demo_fields})
+        if config.max_counterfactuals > base_config.max_counterfactuals or config.max_edits > base_config.max_edits:
+            raise SystemExit(f"{name}: K and M can only be lowered from the corpus's "
+                             f"(K={base_config.max_counterfactuals}, M={base_config.max_edits})")
         results, per_step = [], []
         for seed in range(args.seeds):
             folder = out / name.replace(" ", "_").replace(",", "").replace("=", "") / f"seed-{seed}"
-            _, wall = train_arm(base_dir, dataset, folder, settings, objective=objective,
-                                steps=settings.steps, seed=seed, batch_size=settings.batch_size,
-                                vision_lr=settings.vision_lr, text_lr=settings.text_lr,
+            _, wall = train_arm(base_dir, dataset, folder, config, objective=objective,
+                                steps=config.max_steps, seed=seed, batch_size=config.per_device_train_batch_size,
+                                vision_lr=config.learning_rate, text_lr=settings.text_lr,
                                 frozen_text_layers=settings.frozen_text_layers)
             results.append(evaluate_model(folder, corpora, splits=("heldout",))["heldout"])
-            per_step.append(wall / settings.steps)
+            per_step.append(wall / config.max_steps)
         rows.append((name, results, per_step))
-        print_table(rows, base_settings.steps)
+        print_table(rows, base_config.max_steps)
     (out / "ablation.json").write_text(json.dumps(
         [{"variant": n, "heldout": r, "s_per_step": s} for n, r, s in rows], indent=1))
 

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from transformers import VisionTextDualEncoderModel, VisionTextDualEncoderProcessor
 
+from cf_vlm_hf.data.shapes_world import ShapesWorldSpec
 from cf_vlm_hf.data.shapes_world.generator import plan_row
 from cf_vlm_hf.data.shapes_world.render import render
 from cf_vlm_hf.data.shapes_world.vocabulary import COLORS, EDIT_TYPES
@@ -74,8 +75,8 @@ def rows(split: str, anchors: int, style: str | None, image_size: int = 64) -> l
     """Evaluation rows of ``split`` (every applicable edit); ``style=None`` keeps the generator's own images."""
     out = []
     for index in range(anchors):
-        plan = plan_row(index, split, seed=0, image_size=image_size, num_counterfactuals=0,
-                         num_edits=len(EDIT_TYPES))
+        plan = plan_row(index, split, seed=0,
+                        spec=ShapesWorldSpec(image_size=image_size, num_counterfactuals=0, num_edits=len(EDIT_TYPES)))
         if style is None:
             draw = render
         else:

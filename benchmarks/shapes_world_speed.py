@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from cf_vlm_hf.data.shapes_world import shapes_world_dataset
+from cf_vlm_hf.data.shapes_world import ShapesWorldSpec, shapes_world_dataset
 
 
 def folder_bytes(path: Path) -> int:
@@ -34,9 +34,10 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        ds = shapes_world_dataset(args.anchors, seed=args.seed, image_size=args.image_size,
-                                  num_counterfactuals=args.counterfactuals, num_edits=args.edits,
-                                  num_proc=args.num_proc, cache_dir=str(Path(tmp) / "cache"))
+        spec = ShapesWorldSpec(image_size=args.image_size, num_counterfactuals=args.counterfactuals,
+                               num_edits=args.edits)
+        ds = shapes_world_dataset(args.anchors, seed=args.seed, spec=spec, num_proc=args.num_proc,
+                                  cache_dir=str(Path(tmp) / "cache"))
         seconds = time.perf_counter() - start
         cfs = sum(len(c) for c in ds["cf_captions"])
         edits = sum(len(t) for t in ds["edit_types"])

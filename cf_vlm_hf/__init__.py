@@ -10,8 +10,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "CounterfactualConfig": "cf_vlm_hf.config",
     "CounterfactualTrainer": "cf_vlm_hf.trainer",
-    "CounterfactualCollator": "cf_vlm_hf.collator",
-    "GenerativeCollator": "cf_vlm_hf.generative_collator",
+    "CounterfactualCollator": "cf_vlm_hf.models.dual_encoder",
+    "GenerativeCollator": "cf_vlm_hf.models.generative",
+    "Objective": "cf_vlm_hf.objective",
     "load_counterfactual_dataset": "cf_vlm_hf.data",
     "save_counterfactual_dataset": "cf_vlm_hf.data",
 }

@@ -1,4 +1,8 @@
-"""`CounterfactualConfig`: `TrainingArguments` plus the CF-VLM objectives; every field is a CLI flag."""
+"""`CounterfactualConfig`: `TrainingArguments` plus the CF-VLM objectives; every field is a CLI flag.
+
+The config only names and checks the choices; what they mean for a batch and for the loss is
+`cf_vlm_hf.objective`.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +10,78 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from .models.generative.prompts import (
+    DEFAULT_CAPTION_PROMPT,
+    DEFAULT_YES_ANSWER,
+    DEFAULT_YES_QUESTION,
+    GENERATIVE_SCORES,
+)
+
 OBJECTIVES = ("cf-vlm", "clip", "negclip")
 SCENARIO_PAIRINGS = ("paper", "cross", "symmetric")
 FCD_REDUCTIONS = ("hardest", "mean")
 ALIGNMENT_KINDS = ("infonce", "sigmoid")
-GENERATIVE_SCORES = ("caption-likelihood", "yes-probability")
 
 
 @dataclass
 class CounterfactualConfig(TrainingArguments):
-    """Training arguments for `CounterfactualTrainer`.
+    r"""Training arguments for `CounterfactualTrainer`: `transformers.TrainingArguments` plus the fields below.
 
-    The total loss is ``align_weight * L_align + csd_weight * L_csd + fcd_weight * L_fcd`` (DESIGN.md). The
+    The total loss is ``align_weight * L_align + csd_weight * L_csd + fcd_weight * L_fcd`` (docs/DESIGN.md). The
     objective presets give the baselines on the same data: ``"clip"`` trains L_align alone on the factual pairs
     (standard fine-tuning), ``"negclip"`` adds the counterfactual and edit captions as extra hard negatives of
     the image->text side of L_align.
 
     On loss scale: for a dual encoder the InfoNCE gradient per unit of cosine is about ``logit_scale`` times
     (CLIP: up to 100) that of a hinge on cosines, so with weights of 1 the margin terms are weak next to
-    L_align. The defaults follow the paper (weights 1, margins 0.25 / 0.30); the shapes-world demo recipe
-    raises ``csd_weight`` / ``fcd_weight`` after an ablation (see the README).
+    L_align. The defaults follow the paper (weights 1, margins 0.25 / 0.30, the paper's L_csd, anchors-only
+    L_align); the shapes-world demo keeps the weights at 1 and uses ``scenario_pairing="cross"`` with
+    ``align_counterfactuals=True``, the two departures its ablation chose (README, "Demo ablation").
+
+    Parameters:
+        > Parameters that control the objective
+
+        objective (`str`, *optional*, defaults to `"cf-vlm"`):
+            `"cf-vlm"` (L_align + L_csd + L_fcd), `"clip"` (L_align only) or `"negclip"` (L_align with text
+            hard negatives).
+        align_weight, csd_weight, fcd_weight (`float`, *optional*, default to `1.0`):
+            Weights of the three terms (the baselines ignore the last two).
+        csd_margin, fcd_margin (`float`, *optional*, default to `0.25` and `0.30`):
+            Margins m1 and m2, in score units (cosine; log-probability for generative VLMs).
+        scenario_pairing (`str`, *optional*, defaults to `"paper"`):
+            Form of L_csd: `"paper"`, `"cross"` or `"symmetric"`.
+        fcd_reduction (`str`, *optional*, defaults to `"hardest"`):
+            Form of L_fcd: `"hardest"` (the paper) or `"mean"`.
+        align_counterfactuals, align_edits (`bool`, *optional*, default to `False`):
+            Dual encoders: complete counterfactual pairs / captioned minimal edits join L_align as pairs of their own.
+        max_counterfactuals, max_edits (`int` or `None`, *optional*, default to `None`):
+            Caps on K and M per anchor (a seeded random subset beyond them).
+
+        > Parameters that control dual encoders
+
+        temperature (`float` or `None`, *optional*):
+            Fixed temperature of L_align (default: the model's learned `logit_scale`).
+        alignment_kind (`str` or `None`, *optional*):
+            `"infonce"` or `"sigmoid"` (default: sigmoid for models with a `logit_bias`, such as SigLIP).
+        mask_duplicate_captions (`bool`, *optional*, defaults to `False`):
+            Identical captions of a batch are neither positives nor negatives of L_align.
+
+        > Parameters that control generative VLMs
+
+        generative_score (`str`, *optional*, defaults to `"caption-likelihood"`):
+            S(I, T): `"caption-likelihood"` or `"yes-probability"` (VQAScore).
+        caption_prompt, yes_question, yes_answer (`str`, *optional*):
+            The prompts of the two scores, rendered with the model's chat template.
+        max_sequences_per_forward, generative_max_length (`int` or `None`, *optional*):
+            Sequences per model forward (memory) and the longest sequence allowed (never truncated).
+
+        > Parameters that control data parallelism
+
+        gather_across_devices (`bool`, *optional*, defaults to `True`):
+            L_align over the global batch (all ranks' negatives; generative: a global token mean).
     """
 
+    # Parameters that control the objective
     objective: str = field(
         default="cf-vlm",
         metadata={
@@ -60,14 +114,6 @@ class CounterfactualConfig(TrainingArguments):
             "VLMs': calibration)."
         },
     )
-    fcd_reduction: str = field(
-        default="hardest",
-        metadata={
-            "help": "Form of L_fcd: 'hardest' (the paper: one hinge against the highest-scoring minimal edit) or "
-            "'mean' (one hinge per minimal edit, averaged).",
-            "choices": list(FCD_REDUCTIONS),
-        },
-    )
     scenario_pairing: str = field(
         default="paper",
         metadata={
@@ -78,38 +124,12 @@ class CounterfactualConfig(TrainingArguments):
             "choices": list(SCENARIO_PAIRINGS),
         },
     )
-    temperature: float | None = field(
-        default=None,
+    fcd_reduction: str = field(
+        default="hardest",
         metadata={
-            "help": "Fixed softmax temperature of L_align (the logit scale becomes 1/temperature). Default: the "
-            "model's own learned logit_scale (and logit_bias for SigLIP)."
-        },
-    )
-    alignment_kind: str | None = field(
-        default=None,
-        metadata={
-            "help": "Alignment loss for dual encoders: 'infonce' (CLIP) or 'sigmoid' (SigLIP). Default: 'sigmoid' "
-            "when the model has a logit_bias, else 'infonce'.",
-            "choices": [None, *ALIGNMENT_KINDS],
-        },
-    )
-    max_counterfactuals: int | None = field(
-        default=None,
-        metadata={
-            "help": "At most this many complete counterfactual pairs per anchor (a seeded random subset); "
-            "default all."
-        },
-    )
-    max_edits: int | None = field(
-        default=None,
-        metadata={"help": "At most this many minimal edits per anchor (a seeded random subset); default all."},
-    )
-    mask_duplicate_captions: bool = field(
-        default=False,
-        metadata={
-            "help": "Leave pairs of anchors with identical captions out of L_align (the other image matches the "
-            "caption, so it is not a true negative). Off by default: on a corpus of 8 distinct captions it "
-            "stalled training that the plain loss completes (see the README)."
+            "help": "Form of L_fcd: 'hardest' (the paper: one hinge against the highest-scoring minimal edit) or "
+            "'mean' (one hinge per minimal edit, averaged).",
+            "choices": list(FCD_REDUCTIONS),
         },
     )
     align_counterfactuals: bool = field(
@@ -130,16 +150,46 @@ class CounterfactualConfig(TrainingArguments):
             "'negclip'."
         },
     )
-    gather_across_devices: bool = field(
-        default=True,
+    max_counterfactuals: int | None = field(
+        default=None,
         metadata={
-            "help": "Under data parallelism, gather the factual embeddings of all ranks (with gradient) so L_align "
-            "sees the negatives of the global batch (generative VLMs: L_align is the token mean of the caption NLL "
-            "over the global batch rather than a mean of per-rank means)."
+            "help": "At most this many complete counterfactual pairs per anchor (a seeded random subset); "
+            "default all."
         },
     )
+    max_edits: int | None = field(
+        default=None,
+        metadata={"help": "At most this many minimal edits per anchor (a seeded random subset); default all."},
+    )
+
+    # Parameters that control the dual encoders
+    temperature: float | None = field(
+        default=None,
+        metadata={
+            "help": "Fixed softmax temperature of L_align (the logit scale becomes 1/temperature). Default: the "
+            "model's own learned logit_scale (and logit_bias for SigLIP)."
+        },
+    )
+    alignment_kind: str | None = field(
+        default=None,
+        metadata={
+            "help": "Alignment loss for dual encoders: 'infonce' (CLIP) or 'sigmoid' (SigLIP). Default: 'sigmoid' "
+            "when the model has a logit_bias, else 'infonce'.",
+            "choices": [None, *ALIGNMENT_KINDS],
+        },
+    )
+    mask_duplicate_captions: bool = field(
+        default=False,
+        metadata={
+            "help": "Leave pairs of anchors with identical captions out of L_align (the other image matches the "
+            "caption, so it is not a true negative). Off by default: on a corpus of 8 distinct captions it "
+            "stalled training that the plain loss completes (see the README)."
+        },
+    )
+
+    # Parameters that control the generative VLMs
     generative_score: str = field(
-        default="caption-likelihood",
+        default=GENERATIVE_SCORES[0],
         metadata={
             "help": "S(I,T) of a generative VLM: 'caption-likelihood' (mean log-probability of the caption tokens "
             "after the image and `caption_prompt`, in the model's chat template) or 'yes-probability' (VQAScore: "
@@ -148,17 +198,17 @@ class CounterfactualConfig(TrainingArguments):
         },
     )
     caption_prompt: str = field(
-        default="Describe the image.",
+        default=DEFAULT_CAPTION_PROMPT,
         metadata={
             "help": "Generative VLMs, caption-likelihood: the user text after the image; the caption is the answer."
         },
     )
     yes_question: str = field(
-        default='Does this image show "{caption}"? Answer yes or no.',
+        default=DEFAULT_YES_QUESTION,
         metadata={"help": "Generative VLMs, yes-probability: the question; {caption} is replaced by the caption."},
     )
     yes_answer: str = field(
-        default="Yes",
+        default=DEFAULT_YES_ANSWER,
         metadata={"help": "Generative VLMs, yes-probability: the answer whose first token's log-probability is S."},
     )
     max_sequences_per_forward: int | None = field(
@@ -177,6 +227,18 @@ class CounterfactualConfig(TrainingArguments):
             "and the language model's max_position_embeddings."
         },
     )
+
+    # Parameters that control the data parallelism
+    gather_across_devices: bool = field(
+        default=True,
+        metadata={
+            "help": "Under data parallelism, gather the factual embeddings of all ranks (with gradient) so L_align "
+            "sees the negatives of the global batch (generative VLMs: L_align is the token mean of the caption NLL "
+            "over the global batch rather than a mean of per-rank means)."
+        },
+    )
+
+    # TrainingArguments defaults this trainer needs
     remove_unused_columns: bool = field(
         default=False,
         metadata={"help": "Keep False: the collator needs the corpus columns, which the model forward does not name."},
@@ -226,18 +288,7 @@ class CounterfactualConfig(TrainingArguments):
 
     @property
     def loss_weights(self) -> dict[str, float]:
-        """The weights the objective actually uses: the baselines train L_align alone."""
-        if self.objective == "cf-vlm":
-            return {"align": self.align_weight, "csd": self.csd_weight, "fcd": self.fcd_weight}
-        return {"align": self.align_weight, "csd": 0.0, "fcd": 0.0}
+        """The weights the objective actually uses (`cf_vlm_hf.objective.loss_weights`)."""
+        from .objective import loss_weights
 
-    @property
-    def needs_counterfactuals(self) -> bool:
-        """Whether batches must carry complete counterfactual pairs."""
-        uses_them = self.csd_weight > 0 or self.align_counterfactuals
-        return self.objective == "negclip" or (self.objective == "cf-vlm" and uses_them)
-
-    @property
-    def needs_edits(self) -> bool:
-        """Whether batches must carry minimal edits."""
-        return self.objective == "cf-vlm" and (self.fcd_weight > 0 or self.align_edits)
+        return loss_weights(self)

@@ -1,13 +1,13 @@
 """The three CF-VLM objectives, each a small function of scores or embeddings.
 
-Notation (DESIGN.md): S(I, T) is the model's image-text score; B anchors per batch, K complete counterfactual
+Notation (docs/DESIGN.md): S(I, T) is the model's image-text score; B anchors per batch, K complete counterfactual
 pairs and M minimal edits per anchor (padded, with boolean masks marking the real entries).
 
 Reduction: a margin loss is averaged over the anchors that have at least one valid counterfactual (or edit);
 anchors without any are left out. A batch where no anchor has one returns an exact zero that still carries a
 graph (so ``backward()`` and distributed gradient hooks behave the same on every step).
 
-Nothing here talks to other processes: gathering embeddings across ranks lives in ``distributed.py``.
+Nothing here talks to other processes: gathering embeddings across ranks lives in ``cf_vlm_hf.parallel``.
 """
 
 from __future__ import annotations

@@ -15,39 +15,11 @@ from typing import Any
 import torch
 from transformers import Trainer
 
-from .collator import CounterfactualCollator
 from .config import CounterfactualConfig
-from .distributed import global_mean_weight, uses_deepspeed
-from .generative_collator import GenerativeCollator
-from .losses import (
-    causal_discrimination_loss,
-    cross_scenario_discrimination_loss,
-    scenario_discrimination_loss,
-    symmetric_scenario_discrimination_loss,
-)
-from .scoring import CounterfactualScores, build_scorer, core_model, is_dual_encoder
-from .zero import check_zero3_gathers_weights, promote_scalar_parameters, restore_scalar_shapes
-
-# Logged metrics: losses are averaged over steps, accuracies over items (anchor-counterfactual pairs, anchors).
-METRICS = ("align_loss", "csd_loss", "fcd_loss", "csd_accuracy", "fcd_accuracy")
-
-
-def discrimination_accuracies(scores: CounterfactualScores) -> dict[str, tuple[float, int]]:
-    """(number correct, number of items) per accuracy, from detached scores.
-
-    csd: each valid (anchor, k) with S(I,T) > S(I'_k,T'_k); fcd: each anchor with edits whose S(I,T) beats every
-    S(E_j,T).
-    """
-    out = {}
-    anchor = scores.anchor.detach()
-    if scores.cf is not None:
-        wins = (anchor.unsqueeze(1) > scores.cf.detach()) & scores.cf_mask
-        out["csd_accuracy"] = (wins.sum().item(), int(scores.cf_mask.sum().item()))
-    if scores.edit is not None:
-        has_edit = scores.edit_mask.any(dim=1)
-        hardest = scores.edit.detach().masked_fill(~scores.edit_mask, float("-inf")).max(dim=1).values
-        out["fcd_accuracy"] = (((anchor > hardest) & has_edit).sum().item(), int(has_edit.sum().item()))
-    return out
+from .models import build_collator, build_scorer
+from .objective import METRICS, Objective
+from .parallel.distributed import uses_deepspeed
+from .parallel.zero import check_zero3_gathers_weights, promote_scalar_parameters, restore_scalar_shapes
 
 
 class CounterfactualTrainer(Trainer):
@@ -58,7 +30,7 @@ class CounterfactualTrainer(Trainer):
             returns ``image_embeds`` and ``text_embeds``) or a generative VLM (``AutoModelForImageTextToText``:
             LLaVA, Qwen2-VL, Qwen2.5-VL, PaliGemma, Idefics3, ...).
         args: a `CounterfactualConfig`.
-        scorer: optional; defaults to the scorer `build_scorer` picks for the model.
+        scorer: optional; defaults to the scorer of the model's family (`cf_vlm_hf.models.build_scorer`).
         peft_config: optional `peft.PeftConfig` (e.g. ``LoraConfig``): the model is wrapped with
             ``peft.get_peft_model`` (after enabling gradient checkpointing and input gradients when
             ``args.gradient_checkpointing``), so only the adapter trains and checkpoints hold the adapter.
@@ -87,12 +59,13 @@ class CounterfactualTrainer(Trainer):
                 f"args must be a CounterfactualConfig (got {type(args).__name__}); it carries the loss weights, margins "
                 "and objective"
             )
+        objective = Objective(args)
         if peft_config is not None:
             model = wrap_with_peft(model, peft_config, args)
         if data_collator is None:
             if processing_class is None:
                 raise ValueError("pass `processing_class` (the model's processor) or a `data_collator`")
-            data_collator = default_collator(processing_class, args, model)
+            data_collator = build_collator(processing_class, model, args, objective.plan)
         if model is not None and uses_deepspeed(args):
             promote_scalar_parameters(model)  # DeepSpeed cannot shard 0-dim parameters (CLIP's logit_scale)
         super().__init__(
@@ -108,51 +81,21 @@ class CounterfactualTrainer(Trainer):
         if self.is_deepspeed_enabled:
             source = args.deepspeed if isinstance(args.deepspeed, str) else None
             check_zero3_gathers_weights(self.accelerator, source or os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE"))
-        self.scorer = scorer if scorer is not None else build_scorer(self.model, args)
+        self.objective = objective
+        self.scorer = scorer if scorer is not None else build_scorer(self.model, args, objective.plan)
         self._metric_sums = {mode: defaultdict(float) for mode in ("train", "eval")}
         self._metric_counts = {mode: defaultdict(int) for mode in ("train", "eval")}
 
     def compute_loss(self, model, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch=None):
-        """Weighted sum of L_align, L_csd and L_fcd on one batch (each term as in `cf_vlm_hf.losses`)."""
-        args: CounterfactualConfig = self.args
-        weights = args.loss_weights
+        """Weighted sum of L_align, L_csd and L_fcd on one batch (`cf_vlm_hf.objective`)."""
         scores = self.scorer.score(model, inputs)
-        terms = {"align": self.scorer.alignment_loss(scores)}
-        if weights["csd"] > 0 and scores.cf is not None:
-            if args.scenario_pairing == "cross":
-                terms["csd"] = cross_scenario_discrimination_loss(
-                    scores.anchor, scores.anchor_image_cf_text, scores.cf_image_anchor_text, scores.cf_mask,
-                    args.csd_margin,
-                )
-            elif args.scenario_pairing == "symmetric":
-                terms["csd"] = symmetric_scenario_discrimination_loss(
-                    scores.anchor, scores.cf, scores.anchor_image_cf_text, scores.cf_image_anchor_text, scores.cf_mask,
-                    args.csd_margin,
-                )
-            else:
-                terms["csd"] = scenario_discrimination_loss(scores.anchor, scores.cf, scores.cf_mask, args.csd_margin)
-        if weights["fcd"] > 0 and scores.edit is not None:
-            terms["fcd"] = causal_discrimination_loss(
-                scores.anchor, scores.edit, scores.edit_mask, args.fcd_margin, reduction=args.fcd_reduction
-            )
-        # The margin terms average over the anchors that have counterfactuals / edits; re-weight each rank's mean
-        # so that DDP's average over ranks is the mean over all such anchors of the global batch.
-        # Every rank takes part in the count's all-reduce whenever the config uses the term (a rank whose batch
-        # lacks counterfactuals counts 0), so the collectives always match; such a batch contributes an exact
-        # zero that still carries a graph, and is logged as one.
-        for name, mask in (("csd", scores.cf_mask), ("fcd", scores.edit_mask)):
-            if weights[name] > 0:
-                valid = 0 if mask is None else int(mask.any(dim=1).sum().item())
-                factor = global_mean_weight(valid, scores.anchor.device)
-                terms[name] = terms[name] * factor if name in terms else scores.anchor.sum() * 0.0
-        loss = sum(weights[name] * value for name, value in terms.items())
-
+        out = self.objective(scores, self.scorer)
         mode = "train" if model.training else "eval"
-        for name, value in terms.items():
+        for name, value in out.terms.items():
             self._record(mode, f"{name}_loss", value.item(), 1)
-        for name, (correct, count) in discrimination_accuracies(scores).items():
+        for name, (correct, count) in out.accuracies.items():
             self._record(mode, name, correct, count)
-        return (loss, scores) if return_outputs else loss
+        return (out.loss, scores) if return_outputs else out.loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
         """Evaluation computes the same loss (and records the same metrics) without gradients."""
@@ -214,52 +157,3 @@ def wrap_with_peft(model, peft_config, args: CounterfactualConfig):
         # gradient: make the input embeddings require grad, as TRL does.
         model.enable_input_require_grads()
     return get_peft_model(model, peft_config)
-
-
-def default_collator(processing_class, args: CounterfactualConfig, model=None):
-    """The collator a config implies: only the pieces its objective uses go through the model."""
-    from .generative import is_generative_vlm
-
-    if model is not None and not is_dual_encoder(model) and is_generative_vlm(model):
-        return generative_collator(processing_class, args, model)
-    model_type = getattr(getattr(core_model(model), "config", None), "model_type", "") if model is not None else ""
-    # SigLIP was pre-trained on captions padded to the maximum length; its text tower expects that padding.
-    padding = "max_length" if model_type.startswith("siglip") else True
-    return CounterfactualCollator(
-        processing_class,
-        max_counterfactuals=args.max_counterfactuals if args.needs_counterfactuals else 0,
-        max_edits=args.max_edits if (args.needs_edits or args.objective == "negclip") else 0,
-        counterfactual_images=args.objective == "cf-vlm",
-        edit_images=args.needs_edits,
-        edit_captions="required" if args.objective == "cf-vlm" and args.align_edits else args.objective == "negclip",
-        padding=padding,
-        seed=args.seed,
-    )
-
-
-def generative_collator(processor, args: CounterfactualConfig, model) -> GenerativeCollator:
-    """`GenerativeCollator` for ``model``: the sequences the config's objective scores, within its length limit."""
-    max_length = args.generative_max_length
-    if max_length is None:
-        config = core_model(model).config
-        text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
-        positions = getattr(text_config, "max_position_embeddings", None)
-        limit = getattr(getattr(processor, "tokenizer", processor), "model_max_length", None)
-        candidates = [v for v in (positions, limit) if v is not None and v < 1e9]
-        max_length = int(min(candidates)) if candidates else None
-    return GenerativeCollator(
-        processor,
-        score=args.generative_score,
-        caption_prompt=args.caption_prompt,
-        yes_question=args.yes_question,
-        yes_answer=args.yes_answer,
-        max_counterfactuals=args.max_counterfactuals,
-        max_edits=args.max_edits,
-        counterfactual_pairs=args.objective == "cf-vlm" and args.csd_weight > 0,
-        cross_pairs=args.objective == "cf-vlm" and args.csd_weight > 0 and args.scenario_pairing != "paper",
-        edits=args.needs_edits,
-        alignment=args.loss_weights["align"] > 0,
-        max_sequences_per_forward=args.max_sequences_per_forward,
-        max_length=max_length,
-        seed=args.seed,
-    )

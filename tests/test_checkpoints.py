@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 import torch
-from conftest import TINY_MODELS, make_rows
+from testing_utils import TINY_MODELS, make_rows
 
 from cf_vlm_hf import CounterfactualConfig, CounterfactualTrainer
 

@@ -1,14 +1,10 @@
 """CounterfactualTrainer on tiny dual encoders: the objectives train, log, accumulate and save correctly."""
 
-import json
 import math
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
-from conftest import TINY_MODELS, make_rows, tiny_clip
+from testing_utils import TINY_MODELS, make_rows, tiny_clip
 
 from cf_vlm_hf import CounterfactualConfig, CounterfactualTrainer
 
@@ -233,8 +229,7 @@ def test_fcd_reduction_reaches_the_loss(tmp_path, corpus):
 
 
 def test_scores_equal_a_forward_per_pair(corpus):
-    from cf_vlm_hf.collator import CounterfactualCollator
-    from cf_vlm_hf.scoring import DualEncoderScorer
+    from cf_vlm_hf.models.dual_encoder import CounterfactualCollator, DualEncoderScorer
 
     model, processor = tiny_clip()
     model.eval()

@@ -1,6 +1,6 @@
 """One corpus row: decoding its images and checking its fields.
 
-A row follows the corpus schema of DESIGN.md::
+A row follows the corpus schema of docs/DESIGN.md::
 
     image          PIL image (or {"bytes", "path"} dict, or a path)
     caption        str
@@ -29,7 +29,7 @@ REQUIRED_COLUMNS = ("image", "caption", "cf_images", "cf_captions", "edit_images
 OPTIONAL_COLUMNS = ("edit_captions", "id")
 
 
-# The edit types the project knows (DESIGN.md); an unknown one is only warned about, never rejected.
+# The edit types the project knows (docs/DESIGN.md); an unknown one is only warned about, never rejected.
 KNOWN_EDIT_TYPES = frozenset(
     {"color", "shape", "size", "relation", "binding", "count", "existence", "attribute", "object", "action", "cause"}
 )

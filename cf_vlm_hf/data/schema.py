@@ -6,7 +6,7 @@ from datasets import Features, Image, List, Value
 
 
 def counterfactual_features(with_edit_captions: bool = True, with_id: bool = True) -> Features:
-    """Features of a counterfactual corpus (DESIGN.md, "Corpus columns").
+    """Features of a counterfactual corpus (docs/DESIGN.md, "Corpus columns").
 
     ``cf_images``/``cf_captions`` hold the K complete counterfactual pairs of a row, ``edit_images``/``edit_types``
     (and optionally ``edit_captions``) its M minimal edits; K and M may differ per row and may be 0.

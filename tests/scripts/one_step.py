@@ -16,11 +16,11 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from conftest import make_rows, tiny_clip  # noqa: E402
+from testing_utils import make_rows, tiny_clip  # noqa: E402
 from transformers import HfArgumentParser  # noqa: E402
 
 from cf_vlm_hf import CounterfactualConfig, CounterfactualTrainer  # noqa: E402
-from cf_vlm_hf.distributed import shutdown  # noqa: E402
+from cf_vlm_hf.parallel.distributed import shutdown  # noqa: E402
 
 
 def main():
@@ -41,7 +41,7 @@ def main():
     parser.set_defaults(**defaults)
     (args,) = parser.parse_args_into_dataclasses(sys.argv[2:])
     if os.environ.get("CF_MODEL") == "llava":
-        from generative_models import tiny_llava
+        from testing_utils import tiny_llava
 
         model, processor = tiny_llava(seed=0)
     else:

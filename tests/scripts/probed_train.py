@@ -57,7 +57,7 @@ class ProbedTrainer(trainer_module.CounterfactualTrainer):
         self.add_callback(ParameterDigests(self))
 
 
-trainer_module.CounterfactualTrainer = ProbedTrainer  # `cf_vlm_hf.train.run` imports it at call time
+trainer_module.CounterfactualTrainer = ProbedTrainer  # `cf_vlm_hf.commands.train.run` imports it at call time
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,13 +1,12 @@
 """Shapes world: a procedural counterfactual corpus whose counterfactuals and minimal edits are exact.
 
 Coloured circles, squares and triangles on a light background, captioned "a large red circle",
-"a small red circle to the left of a large blue square" or "two red circles". See DESIGN.md,
+"a small red circle to the left of a large blue square" or "two red circles". See docs/DESIGN.md,
 "The embedded default: shapes world".
 """
 
 from .edits import EDITS, apply_edit
 from .generator import (
-    DEFAULT_HELDOUT,
     RowPlan,
     generate_rows,
     plan_row,
@@ -17,6 +16,7 @@ from .generator import (
 )
 from .render import render
 from .scene import Scene, ShapeObject, caption
+from .spec import DEFAULT_HELDOUT, ShapesWorldSpec
 from .vocabulary import COLORS, EDIT_TYPES, RELATIONS, SHAPES, SIZES
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "RowPlan",
     "Scene",
     "ShapeObject",
+    "ShapesWorldSpec",
     "apply_edit",
     "caption",
     "generate_rows",

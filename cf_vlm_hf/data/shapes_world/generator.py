@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,18 +22,13 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from ..schema import counterfactual_features
-from .edits import EDITS, apply_edit
+from .edits import apply_edit
 from .layout import layout_scene, pick
 from .render import render
 from .scene import Scene, caption
-from .vocabulary import COLORS, COUNTS, EDIT_TYPES, RELATIONS, SHAPES, SIZES
+from .spec import ShapesWorldSpec
+from .vocabulary import COLORS, COUNTS, RELATIONS, SHAPES, SIZES
 
-DEFAULT_HELDOUT: tuple[tuple[str, str], ...] = (
-    ("red", "triangle"),
-    ("blue", "circle"),
-    ("yellow", "square"),
-    ("green", "triangle"),
-)
 SPLITS: tuple[str, ...] = ("train", "test", "heldout")
 KIND_WEIGHTS: dict[str, float] = {"single": 0.25, "relation": 0.5, "count": 0.25}
 _ATTEMPTS = 20
@@ -57,20 +52,14 @@ class RowPlan:
         return [self.anchor, *self.cf_scenes, *self.edit_scenes]
 
 
-def _check_args(split, heldout_combos, edit_types):
+def _check_split(split: str, spec: ShapesWorldSpec) -> set:
+    """The held-out (colour, shape) pairs of ``spec`` as a set; ValueError for an unknown or impossible split."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    heldout = {tuple(c) for c in heldout_combos}
-    unknown = [c for c in heldout if c[0] not in COLORS or c[1] not in SHAPES]
-    if unknown:
-        raise ValueError(f"held-out combinations outside the vocabulary: {unknown}")
+    heldout = set(spec.heldout_combos)
     if split == "heldout" and not heldout:
         raise ValueError("the 'heldout' split needs at least one held-out (colour, shape) combination")
-    types = list(EDIT_TYPES if edit_types is None else edit_types)
-    bad = [t for t in types if t not in EDITS]
-    if bad:
-        raise ValueError(f"unknown edit types {bad}; known: {list(EDITS)}")
-    return heldout, types
+    return heldout
 
 
 def _sample_anchor(rng: np.random.Generator, split: str, canvas: int, heldout: set) -> Scene:
@@ -111,24 +100,17 @@ def _relayout(edited: Scene, canvas: int, rng: np.random.Generator) -> Scene | N
     return layout_scene(edited.kind, words, edited.relation, canvas, rng)
 
 
-def plan_row(
-    index: int,
-    split: str = "train",
-    seed: int = 0,
-    image_size: int = 64,
-    num_counterfactuals: int = 2,
-    num_edits: int = 4,
-    edit_types: Sequence[str] | None = None,
-    heldout_combos: Iterable[tuple[str, str]] = DEFAULT_HELDOUT,
-) -> RowPlan:
+def plan_row(index: int, split: str = "train", seed: int = 0, spec: ShapesWorldSpec = ShapesWorldSpec()) -> RowPlan:
     """Return the :class:`RowPlan` of row ``index`` of a split: its anchor, K counterfactual and M edit scenes.
 
-    Minimal edits: up to ``num_edits`` edits of distinct types, drawn in random order among ``edit_types`` and
-    kept when applicable. Complete counterfactuals: up to ``num_counterfactuals`` edits of the anchor (any
-    applicable type, distinct captions) each laid out afresh as a new coherent scene. Fewer are returned only
-    when fewer apply.
+    Minimal edits: up to ``spec.num_edits`` edits of distinct types, drawn in random order among
+    ``spec.edit_types`` and kept when applicable. Complete counterfactuals: up to ``spec.num_counterfactuals``
+    edits of the anchor (any applicable type, distinct captions) each laid out afresh as a new coherent scene.
+    Fewer are returned only when fewer apply.
     """
-    heldout, types = _check_args(split, heldout_combos, edit_types)
+    heldout = _check_split(split, spec)
+    types, image_size = list(spec.edit_types), spec.image_size
+    num_counterfactuals, num_edits = spec.num_counterfactuals, spec.num_edits
     rng = np.random.default_rng([int(seed), SPLITS.index(split), int(index)])
     allowed = None if split == "heldout" else (lambda color, shape: (color, shape) not in heldout)
 
@@ -173,21 +155,11 @@ def render_row(plan: RowPlan) -> dict:
 
 
 def generate_rows(
-    num_anchors: int,
-    split: str = "train",
-    seed: int = 0,
-    image_size: int = 64,
-    num_counterfactuals: int = 2,
-    num_edits: int = 4,
-    edit_types: Sequence[str] | None = None,
-    heldout_combos: Iterable[tuple[str, str]] = DEFAULT_HELDOUT,
-    start: int = 0,
+    num_anchors: int, split: str = "train", seed: int = 0, spec: ShapesWorldSpec = ShapesWorldSpec(), start: int = 0
 ) -> Iterator[dict]:
     """Yield the rows ``start .. start + num_anchors - 1`` of a split (see :func:`render_row` for a row's fields)."""
-    heldout_combos = tuple(tuple(c) for c in heldout_combos)
     for index in range(start, start + num_anchors):
-        yield render_row(plan_row(index, split, seed, image_size, num_counterfactuals, num_edits, edit_types,
-                                  heldout_combos))
+        yield render_row(plan_row(index, split, seed, spec))
 
 
 def _png(image) -> dict:
@@ -197,10 +169,11 @@ def _png(image) -> dict:
     return {"bytes": buffer.getvalue(), "path": None}
 
 
-def _rows_for_shards(shards, **kwargs) -> Iterator[dict]:
+def _rows_for_shards(shards, split: str, seed: int, spec: dict) -> Iterator[dict]:
     """Yield the rows of each ``(start, count)`` shard with images already PNG-encoded (lossless)."""
+    spec = ShapesWorldSpec(**spec)
     for start, count in shards:
-        for row in generate_rows(count, start=start, **kwargs):
+        for row in generate_rows(count, split, seed, spec, start=start):
             row["image"] = _png(row["image"])
             row["cf_images"] = [_png(im) for im in row["cf_images"]]
             row["edit_images"] = [_png(im) for im in row["edit_images"]]
@@ -219,11 +192,7 @@ def shapes_world_dataset(
     num_anchors: int,
     split: str = "train",
     seed: int = 0,
-    image_size: int = 64,
-    num_counterfactuals: int = 2,
-    num_edits: int = 4,
-    edit_types: Sequence[str] | None = None,
-    heldout_combos: Iterable[tuple[str, str]] = DEFAULT_HELDOUT,
+    spec: ShapesWorldSpec = ShapesWorldSpec(),
     num_proc: int | None = None,
     cache_dir: str | None = None,
 ) -> Dataset:
@@ -233,16 +202,13 @@ def shapes_world_dataset(
     The Arrow files are cached under ``cache_dir`` (the `datasets` cache by default), keyed by the arguments
     and the generator's source.
     """
-    heldout_combos = tuple(tuple(c) for c in heldout_combos)
-    _check_args(split, heldout_combos, edit_types)
+    _check_split(split, spec)
     if num_anchors < 0:
         raise ValueError(f"num_anchors must be >= 0, got {num_anchors}")
     if num_anchors == 0:
         features = counterfactual_features()
         return Dataset.from_dict({name: [] for name in features}, features=features, split=split)
-    kwargs = dict(split=split, seed=seed, image_size=image_size, num_counterfactuals=num_counterfactuals,
-                  num_edits=num_edits, edit_types=None if edit_types is None else list(edit_types),
-                  heldout_combos=heldout_combos)
+    kwargs = dict(split=split, seed=seed, spec=spec.to_dict())
     shards = max(1, num_proc or 1)
     step = max(1, math.ceil(num_anchors / shards))
     starts = [(s, min(step, num_anchors - s)) for s in range(0, num_anchors, step)]
@@ -262,11 +228,16 @@ def shapes_world_splits(
     num_test: int,
     seed: int = 0,
     num_heldout: int | None = None,
-    **kwargs,
+    spec: ShapesWorldSpec = ShapesWorldSpec(),
+    num_proc: int | None = None,
+    cache_dir: str | None = None,
 ) -> DatasetDict:
     """Return a `datasets.DatasetDict` with "train", "test" (in distribution) and "heldout" splits.
 
-    ``num_heldout`` defaults to ``num_test``; other keyword arguments go to :func:`shapes_world_dataset`.
+    ``num_heldout`` defaults to ``num_test``; the other arguments are those of :func:`shapes_world_dataset`.
     """
     sizes = {"train": num_train, "test": num_test, "heldout": num_test if num_heldout is None else num_heldout}
-    return DatasetDict({name: shapes_world_dataset(n, split=name, seed=seed, **kwargs) for name, n in sizes.items()})
+    return DatasetDict(
+        {name: shapes_world_dataset(n, name, seed, spec, num_proc=num_proc, cache_dir=cache_dir)
+         for name, n in sizes.items()}
+    )

@@ -1,0 +1,165 @@
+"""The training job behind `cf-vlm train`: load model, processor and corpus, fine-tune, save, evaluate.
+
+Runs as is on one process, or under ``torchrun``, ``accelerate launch`` or the ``deepspeed`` launcher, with
+or without a DeepSpeed ZeRO config (recipes/README.md lists the commands):
+
+    cf-vlm train --config recipes/shapes-world.yaml --model_name_or_path ./my-clip
+    torchrun --nproc_per_node 2 -m cf_vlm_hf.cli train --config recipes/shapes-world.yaml ...
+    torchrun --nproc_per_node 8 -m cf_vlm_hf.cli train --config recipes/clip-vit-b32.yaml \
+        --deepspeed recipes/deepspeed/zero2.json
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .train_args import DataArguments, ModelArguments, parse_train_args, train_parser
+
+logger = logging.getLogger(__name__)
+
+
+def load_model_and_processor(model_args: ModelArguments):
+    """The model and processor the arguments name (`cf_vlm_hf.models.loading.load_model_and_processor`)."""
+    from ..models.loading import load_model_and_processor as load
+
+    return load(
+        model_args.model_name_or_path,
+        processor_name_or_path=model_args.processor_name_or_path,
+        revision=model_args.model_revision,
+        dtype=model_args.dtype,
+        trust_remote_code=model_args.trust_remote_code,
+        attn_implementation=model_args.attn_implementation,
+    )
+
+
+def lora_config(model_args: ModelArguments):
+    """The ``peft.LoraConfig`` the lora_* arguments describe, or None without ``use_peft``.
+
+    `CounterfactualTrainer(peft_config=...)` wraps the model with it (only the adapters train).
+    """
+    if not model_args.use_peft:
+        return None
+    try:
+        from peft import LoraConfig
+    except ImportError as err:
+        raise ImportError("use_peft needs PEFT: pip install 'cf-vlm-hf[peft]'") from err
+
+    targets = model_args.lora_target_modules
+    if targets == ["all-linear"]:  # PEFT's keyword, not a module name
+        targets = "all-linear"
+    return LoraConfig(
+        r=model_args.lora_r,
+        lora_alpha=model_args.lora_alpha,
+        lora_dropout=model_args.lora_dropout,
+        target_modules=targets,
+    )
+
+
+def load_split(data_args: DataArguments, split: str, num_anchors: int | None = None):
+    """One split of the corpus the arguments name, validated (an IterableDataset when streaming)."""
+    if data_args.is_shapes_world:
+        from ..data.shapes_world import shapes_world_dataset
+
+        dataset = shapes_world_dataset(
+            num_anchors, split, data_args.shapes_world_seed, data_args.shapes_world_spec(),
+            num_proc=data_args.dataset_num_proc,
+        )
+        return dataset.to_iterable_dataset() if data_args.streaming else dataset
+
+    from ..data import load_counterfactual_dataset
+
+    kwargs = {} if data_args.dataset_revision is None else {"revision": data_args.dataset_revision}
+    return load_counterfactual_dataset(
+        data_args.dataset,
+        split=split,
+        streaming=data_args.streaming,
+        on_error=data_args.on_error,
+        rejected_path=data_args.rejected_path,
+        **kwargs,
+    )
+
+
+def load_corpus(data_args: DataArguments):
+    """(train split, eval split or None)."""
+    train = load_split(data_args, data_args.train_split, data_args.num_train_anchors)
+    evaluation = None
+    if data_args.eval_split:
+        evaluation = load_split(data_args, data_args.eval_split, data_args.num_eval_anchors)
+    return train, evaluation
+
+
+def check_args(data_args: DataArguments, training_args) -> None:
+    if data_args.streaming and training_args.max_steps <= 0:
+        raise ValueError(
+            "a streamed corpus has no known length: set --max_steps (the number of optimisation steps to run)"
+        )
+    if data_args.is_shapes_world and data_args.train_split != "train":
+        raise ValueError(f"shapes-world trains on split 'train', got train_split={data_args.train_split!r}")
+    if data_args.is_shapes_world and data_args.eval_split not in (None, "test", "heldout"):
+        raise ValueError(f"shapes-world eval_split must be 'test' or 'heldout', got {data_args.eval_split!r}")
+
+
+def run(model_args: ModelArguments, data_args: DataArguments, training_args) -> dict:
+    """Fine-tune, save the model and processor to ``output_dir``, evaluate; return the metrics."""
+    from ..parallel.distributed import setup_process_group
+    from ..trainer import CounterfactualTrainer
+
+    setup_process_group(training_args)  # before the model: ZeRO-3 partitions it while loading
+    model, processor = load_model_and_processor(model_args)
+    # The main process validates (and, in skip mode, writes the rejected rows) first; the others then reuse the
+    # `datasets` cache instead of racing it.
+    with training_args.main_process_first(desc="loading the corpus"):
+        train_dataset, eval_dataset = load_corpus(data_args)
+    trainer = CounterfactualTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=processor,
+        peft_config=lora_config(model_args),
+    )
+    result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    metrics = dict(result.metrics)
+    trainer.save_model()  # model and processor, as safetensors (and pushed, with --push_to_hub)
+    trainer.log_metrics("train", result.metrics)
+    trainer.save_metrics("train", result.metrics)
+    trainer.save_state()
+    if eval_dataset is not None:
+        eval_metrics = trainer.evaluate()
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+        metrics.update(eval_metrics)
+    return metrics
+
+
+def make_parser():
+    """The `trl.TrlParser` of `cf-vlm train` (see `cf_vlm_hf.commands.train_args`)."""
+    return train_parser()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`cf-vlm train`: ``argv`` are the arguments after the subcommand."""
+    import os
+    import sys
+
+    from ..parallel.distributed import shutdown
+
+    model_args, data_args, training_args = parse_train_args(argv)
+    try:
+        check_args(data_args, training_args)
+    except ValueError as err:
+        print(f"cf-vlm train: error: {err}", file=sys.stderr)
+        return 2
+    run(model_args, data_args, training_args)
+    if shutdown():  # under a launcher: barrier, then destroy the process group
+        # torch 2.13's gloo can still abort while the interpreter tears down ("terminate called without an
+        # active exception"), failing the launcher after a finished run. Everything is written: leave now.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
