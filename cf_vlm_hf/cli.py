@@ -48,10 +48,23 @@ def _take_local_rank(argv: list[str]) -> list[str]:
     return argv
 
 
+# What a user's mistake raises (a bad path, value, corpus row, missing model): one line, exit status 2. Anything
+# else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, OSError)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `cf-vlm`; returns the exit status."""
+    """Entry point of `cf-vlm`; returns the exit status.
+
+    A user's mistake (``ValueError``, including `CorpusError`, or ``OSError``: a missing file or model) is printed
+    as one line ``cf-vlm CMD: error: ...`` with exit status 2; ``--debug`` anywhere on the command line shows the
+    traceback instead.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [arg for arg in argv if arg != "--debug"]
     try:
-        argv = _take_local_rank(sys.argv[1:] if argv is None else argv)
+        argv = _take_local_rank(argv)
     except ValueError as err:
         print(f"{PROG}: {err}", file=sys.stderr)
         return 2
@@ -74,7 +87,20 @@ def main(argv: list[str] | None = None) -> int:
         if exit_.code is None or isinstance(exit_.code, int):
             return exit_.code or 0
         print(exit_.code, file=sys.stderr)
-        return 1
+        return 2 if str(exit_.code).startswith(f"{PROG} {command}: error:") else 1
+    except USER_ERRORS as err:
+        if debug:
+            raise
+        print(f"{PROG} {command}: error: {one_line(err)}", file=sys.stderr)
+        print("(run with --debug for the traceback)", file=sys.stderr)
+        return 2
+
+
+def one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line (a multi-line message keeps its first paragraph)."""
+    text = str(err).strip() or type(err).__name__
+    first = text.split("\n\n", 1)[0]
+    return " ".join(line.strip() for line in first.splitlines() if line.strip())
 
 
 if __name__ == "__main__":

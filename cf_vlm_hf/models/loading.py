@@ -22,6 +22,22 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 ADAPTER_CONFIG = "adapter_config.json"
 
 
+def check_reference(name_or_path: str, what: str = "model") -> None:
+    """FileNotFoundError for a local-looking path that does not exist (before it is taken for a Hub id).
+
+    Local-looking: absolute, starting with ``.`` or ``~``, or with more than one ``/`` (a Hub id is ``name`` or
+    ``namespace/name``).
+    """
+    if not name_or_path:
+        raise ValueError(f"no {what} given")
+    local = os.path.isabs(name_or_path) or name_or_path.startswith((".", "~")) or name_or_path.count("/") > 1
+    if local and not os.path.exists(os.path.expanduser(name_or_path)):
+        raise FileNotFoundError(
+            f"{what} {name_or_path!r} is neither a local folder (it does not exist) nor a Hub id ('name' or "
+            "'namespace/name')"
+        )
+
+
 def is_adapter_folder(path: str) -> bool:
     """Whether ``path`` is a local folder holding a PEFT adapter (and no full model of its own)."""
     return os.path.isfile(os.path.join(path, ADAPTER_CONFIG)) and not os.path.isfile(os.path.join(path, "config.json"))
@@ -93,6 +109,7 @@ def load_model_and_processor(
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     if adapter not in ("trainable", "frozen", "merged"):
         raise ValueError(f"adapter must be 'trainable', 'frozen' or 'merged', got {adapter!r}")
+    check_reference(model_name_or_path)
     adapter_folder = model_name_or_path if is_adapter_folder(model_name_or_path) else None
     weights_from = model_name_or_path
     if adapter_folder is not None:
