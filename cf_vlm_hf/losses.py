@@ -142,6 +142,49 @@ def symmetric_scenario_discrimination_loss(
     return _masked_mean_over_anchors(per_anchor, cf_mask.any(dim=1))
 
 
+def scenario_item_hinges(
+    anchor_scores: torch.Tensor,
+    form: str,
+    cf_scores: torch.Tensor | None = None,
+    anchor_image_cf_text_scores: torch.Tensor | None = None,
+    cf_image_anchor_text_scores: torch.Tensor | None = None,
+    margin: float = 0.25,
+) -> torch.Tensor:
+    """(B, K) per-counterfactual hinge of an L_csd form, before any reduction.
+
+    ``"paper"``: h(S(I,T) - S(I'_k,T'_k)); ``"cross"``: the mean of h(S(I,T) - S(I,T'_k)) and h(S(I,T) - S(I'_k,T));
+    ``"symmetric"``: the mean of the four hinges of `symmetric_scenario_discrimination_loss`; h(d) = max(0, margin - d).
+    Averaged with `masked_item_mean`, each form gives its loss (up to floating-point summation order).
+    """
+    anchor = anchor_scores.unsqueeze(1)
+    if form == "paper":
+        return F.relu(margin - anchor + cf_scores)
+    text_side = F.relu(margin - anchor + anchor_image_cf_text_scores)
+    image_side = F.relu(margin - anchor + cf_image_anchor_text_scores)
+    if form == "cross":
+        return 0.5 * (text_side + image_side)
+    if form == "symmetric":
+        return (text_side + image_side + F.relu(margin - cf_scores + cf_image_anchor_text_scores)
+                + F.relu(margin - cf_scores + anchor_image_cf_text_scores)) / 4
+    raise ValueError(f"unknown L_csd form {form!r}; expected 'paper', 'cross' or 'symmetric'")
+
+
+def negative_caption_hinges(anchor_scores: torch.Tensor, negative_scores: torch.Tensor, margin: float) -> torch.Tensor:
+    """(B, N) h(S(I,T) - S(I,T_n)) for captions T_n that have no image of their own (text-only counterfactuals)."""
+    return F.relu(margin - anchor_scores.unsqueeze(1) + negative_scores)
+
+
+def masked_item_mean(item_hinges: torch.Tensor, item_mask: torch.Tensor) -> torch.Tensor:
+    """Mean over anchors with >= 1 valid item of the mean over their valid items; (B, N) hinges and bool mask.
+
+    An exact zero that still carries a graph when no anchor has an item.
+    """
+    item_mask = item_mask.bool()
+    hinges = torch.where(item_mask, item_hinges, torch.zeros_like(item_hinges))
+    per_anchor = hinges.sum(dim=1) / item_mask.sum(dim=1).clamp(min=1).to(hinges.dtype)
+    return _masked_mean_over_anchors(per_anchor, item_mask.any(dim=1))
+
+
 def alignment_loss(
     image_embeds: torch.Tensor,
     text_embeds: torch.Tensor,

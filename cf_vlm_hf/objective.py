@@ -11,6 +11,11 @@ The config names the choices (``objective``, ``scenario_pairing``, ``fcd_reducti
 The objectives: ``"cf-vlm"`` (all three terms), ``"clip"`` (L_align alone on the factual pairs: plain fine-tuning)
 and ``"negclip"`` (L_align with the counterfactual and edit captions as extra hard negatives, NegCLIP-style).
 
+Negative captions (the corpus's ``negative_captions``: captions with no image of their own) are text-only
+counterfactuals of the anchor image: under ``"cf-vlm"`` each is one more item of the anchor's L_csd, the text-side
+hinge h(m1 - S(I,T) + S(I,T_n)), averaged with the anchor's counterfactual items (each valued as its form says);
+under ``"negclip"`` they are extra text negatives of L_align. A batch without any gives exactly the paper's forms.
+
 Global means: L_csd and L_fcd average over the anchors that have counterfactuals (edits). Under data parallelism
 each rank's mean is re-weighted so that DDP's average over ranks is the mean over all such anchors of the global
 batch; every rank takes part in that count's all-reduce whenever the config uses the term (a rank whose batch
@@ -28,7 +33,10 @@ import torch
 from .losses import (
     causal_discrimination_loss,
     cross_scenario_discrimination_loss,
+    masked_item_mean,
+    negative_caption_hinges,
     scenario_discrimination_loss,
+    scenario_item_hinges,
     symmetric_scenario_discrimination_loss,
 )
 from .models.base import BatchPlan, CounterfactualScores, Scorer
@@ -60,6 +68,26 @@ def _symmetric_form(scores: CounterfactualScores, margin: float) -> torch.Tensor
 SCENARIO_FORMS: dict[str, ScenarioForm] = {"paper": _paper_form, "cross": _cross_form, "symmetric": _symmetric_form}
 
 
+def scenario_loss(scores: CounterfactualScores, form: str, margin: float) -> torch.Tensor:
+    """L_csd of one batch in ``form``, its negative captions (if any) as text-side items of their anchors."""
+    if scores.negative is None:
+        return SCENARIO_FORMS[form](scores, margin)
+    hinges = [negative_caption_hinges(scores.anchor, scores.negative, margin)]
+    masks = [scores.negative_mask.bool()]
+    if scores.cf is not None:
+        hinges.insert(0, scenario_item_hinges(scores.anchor, form, scores.cf, scores.anchor_image_cf_text,
+                                              scores.cf_image_anchor_text, margin))
+        masks.insert(0, scores.cf_mask.bool())
+    return masked_item_mean(torch.cat(hinges, dim=1), torch.cat(masks, dim=1))
+
+
+def scenario_items(scores: CounterfactualScores) -> torch.Tensor | None:
+    """(B, K + N) mask of L_csd's items: counterfactual pairs and negative captions (None when there are none)."""
+    masks = [m.bool() for m in (scores.cf_mask if scores.cf is not None else None, scores.negative_mask)
+             if m is not None]
+    return torch.cat(masks, dim=1) if masks else None
+
+
 def loss_weights(config) -> dict[str, float]:
     """The weights the objective actually uses: the baselines train L_align alone."""
     if config.objective == "cf-vlm":
@@ -82,6 +110,7 @@ def batch_plan(config) -> BatchPlan:
         cross_pairs=cf_vlm and weights["csd"] > 0 and config.scenario_pairing != "paper",
         edit_images=needs_edit_images,
         edit_captions="required" if align_edits else negclip,
+        negative_captions=negclip or (cf_vlm and weights["csd"] > 0),
         alignment=weights["align"] > 0,
         hard_negative_captions=negclip,
         align_counterfactuals=align_counterfactuals,
@@ -93,14 +122,18 @@ def batch_plan(config) -> BatchPlan:
 def discrimination_accuracies(scores: CounterfactualScores) -> dict[str, tuple[float, int]]:
     """(number correct, number of items) per accuracy, from detached scores.
 
-    csd: each valid (anchor, k) with S(I,T) > S(I'_k,T'_k); fcd: each anchor with edits whose S(I,T) beats every
-    S(E_j,T).
+    csd: each valid (anchor, k) with S(I,T) > S(I'_k,T'_k), and each negative caption with S(I,T) > S(I,T_n); fcd:
+    each anchor with edits whose S(I,T) beats every S(E_j,T).
     """
     out = {}
     anchor = scores.anchor.detach()
-    if scores.cf is not None:
-        wins = (anchor.unsqueeze(1) > scores.cf.detach()) & scores.cf_mask
-        out["csd_accuracy"] = (wins.sum().item(), int(scores.cf_mask.sum().item()))
+    correct, items = 0, 0
+    for values, mask in ((scores.cf, scores.cf_mask), (scores.negative, scores.negative_mask)):
+        if values is not None:
+            correct += ((anchor.unsqueeze(1) > values.detach()) & mask).sum().item()
+            items += int(mask.sum().item())
+    if scores.cf is not None or scores.negative is not None:
+        out["csd_accuracy"] = (correct, items)
     if scores.edit is not None:
         has_edit = scores.edit_mask.any(dim=1)
         hardest = scores.edit.detach().masked_fill(~scores.edit_mask, float("-inf")).max(dim=1).values
@@ -142,10 +175,10 @@ class Objective:
     def __init__(self, config):
         self.weights = loss_weights(config)
         self.plan = batch_plan(config)
-        scenario = SCENARIO_FORMS[config.scenario_pairing]
+        form = config.scenario_pairing
         csd_margin, fcd_margin, reduction = config.csd_margin, config.fcd_margin, config.fcd_reduction
         terms = [
-            _MarginTerm("csd", lambda s: scenario(s, csd_margin), lambda s: None if s.cf is None else s.cf_mask),
+            _MarginTerm("csd", lambda s: scenario_loss(s, form, csd_margin), scenario_items),
             _MarginTerm(
                 "fcd",
                 lambda s: causal_discrimination_loss(s.anchor, s.edit, s.edit_mask, fcd_margin, reduction=reduction),

@@ -95,3 +95,36 @@ def test_baseline_loss_is_alignment_only_and_missing_terms_are_exact_zeros():
     s.cf = s.cf_mask = None
     out = Objective(config())(s, FixedAlignment())
     assert out.terms["csd"].item() == 0.0 and "csd_accuracy" not in out.accuracies
+
+
+@pytest.mark.parametrize("pairing", SCENARIO_PAIRINGS)
+def test_negative_captions_are_text_side_items_of_l_csd(pairing):
+    s = scores()
+    s.negative = torch.tensor([[0.9, 0.1], [0.2, 0.0], [0.3, 0.4], [0.0, 0.0]])
+    s.negative_mask = torch.tensor([[True, True], [True, False], [False, False], [False, False]])
+    out = Objective(config(scenario_pairing=pairing, csd_margin=0.2))(s, FixedAlignment())
+    # A loop: per anchor, the mean over its counterfactual items (valued by the form) and negative captions.
+    h = lambda d: max(0.0, 0.2 - d)  # noqa: E731
+    per_anchor = []
+    for b in range(4):
+        a, items = s.anchor[b].item(), []
+        for k in range(s.cf.shape[1]):
+            if s.cf_mask[b, k]:
+                paper = h(a - s.cf[b, k].item())
+                text, image = h(a - s.anchor_image_cf_text[b, k].item()), h(a - s.cf_image_anchor_text[b, k].item())
+                cf_side = (h(s.cf[b, k].item() - s.cf_image_anchor_text[b, k].item())
+                           + h(s.cf[b, k].item() - s.anchor_image_cf_text[b, k].item()))
+                items.append({"paper": paper, "cross": (text + image) / 2, "symmetric": (text + image + cf_side) / 4}[
+                    pairing])
+        items += [h(a - s.negative[b, n].item()) for n in range(2) if s.negative_mask[b, n]]
+        if items:
+            per_anchor.append(sum(items) / len(items))
+    assert out.terms["csd"].item() == pytest.approx(sum(per_anchor) / len(per_anchor), abs=1e-6)
+    correct, items = out.accuracies["csd_accuracy"]
+    assert items == int(s.cf_mask.sum()) + 3
+
+
+def test_negative_captions_go_where_the_objective_uses_them():
+    assert batch_plan(config()).negative_captions and batch_plan(config(objective="negclip")).negative_captions
+    assert not batch_plan(config(objective="clip")).negative_captions
+    assert not batch_plan(config(csd_weight=0.0)).negative_captions

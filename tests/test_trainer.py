@@ -350,3 +350,23 @@ def test_batch_without_counterfactuals_gives_exact_zero_terms(tmp_path):
     assert logged["csd_loss"] == 0.0 and logged["fcd_loss"] == 0.0
     assert logged["loss"] == pytest.approx(logged["align_loss"], rel=1e-6)
     assert "csd_accuracy" not in logged and "fcd_accuracy" not in logged
+
+
+def test_negative_captions_train_l_csd_and_are_negclips_hard_negatives(tmp_path):
+    rows = make_rows(16, seed=1, num_cf=0, num_edits=1)
+    for row in rows:  # a caption with no image of its own: the other shape
+        colour, shape = row["caption"].split()[1:]
+        row["negative_captions"] = [f"a {colour} {'circle' if shape == 'square' else 'square'}"]
+    model, processor = tiny_clip(seed=0)
+    trainer = CounterfactualTrainer(model=model, args=config(tmp_path, max_steps=2, logging_steps=1),
+                                    train_dataset=rows, processing_class=processor)
+    trainer.train()
+    logs = [log for log in trainer.state.log_history if "loss" in log]
+    assert all(log["csd_loss"] > 0 and 0 <= log["csd_accuracy"] <= 1 for log in logs)
+    model, processor = tiny_clip(seed=0)
+    negclip = CounterfactualTrainer(model=model, args=config(tmp_path, objective="negclip"), train_dataset=rows,
+                                    processing_class=processor)
+    batch = negclip.data_collator(rows[:4])
+    with torch.no_grad():
+        extra = negclip.scorer.score(model, batch).alignment_inputs["extra_text_embeds"]
+    assert extra.shape[0] == 4 + 4  # each row's edit caption and negative caption

@@ -78,6 +78,7 @@ def build_collator(processor, model, config, plan: BatchPlan):
             counterfactual_pairs=plan.counterfactual_pairs,
             cross_pairs=plan.cross_pairs,
             edits=plan.edit_images,
+            negative_captions=plan.negative_captions,
             alignment=plan.alignment,
             max_sequences_per_forward=config.max_sequences_per_forward,
             max_length=generative_max_length(model, processor, config.generative_max_length),
@@ -92,6 +93,7 @@ def build_collator(processor, model, config, plan: BatchPlan):
         counterfactual_images=plan.counterfactual_images,
         edit_images=plan.edit_images,
         edit_captions=plan.edit_captions,
+        negative_captions=plan.negative_captions,
         padding=text_padding(model_type(model)),
         seed=plan.seed,
     )

@@ -30,6 +30,9 @@ class CounterfactualScores:
         cf_image_anchor_text: (B, K) S(I'_k, T), or None (used by the "cross" L_csd).
         edit: (B, M) S(E_j, T), or None when the batch holds no minimal edits.
         edit_mask: (B, M) bool, or None.
+        negative: (B, N) S(I, T_n) of the anchor image with each of its negative captions (captions with no image
+            of their own), or None when the batch holds none.
+        negative_mask: (B, N) bool, or None.
         alignment_inputs: whatever the scorer's ``alignment_loss`` needs (embeddings, scale, ...).
     """
 
@@ -40,6 +43,8 @@ class CounterfactualScores:
     cf_image_anchor_text: torch.Tensor | None = None
     edit: torch.Tensor | None = None
     edit_mask: torch.Tensor | None = None
+    negative: torch.Tensor | None = None
+    negative_mask: torch.Tensor | None = None
     alignment_inputs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -56,8 +61,10 @@ class BatchPlan:
         edit_images: include the minimal-edit images (scored against the anchor caption).
         edit_captions: include each edit's own caption (True), require it on every row with edits
             (``"required"``), or leave it out (False).
+        negative_captions: include each row's ``negative_captions`` (texts scored against the anchor image).
         alignment: score the anchors' L_align (its weight is positive).
-        hard_negative_captions: counterfactual and edit captions are extra text negatives of L_align (NegCLIP).
+        hard_negative_captions: counterfactual, edit and negative captions are extra text negatives of L_align
+            (NegCLIP).
         align_counterfactuals: complete counterfactual pairs join L_align as pairs of their own.
         align_edits: minimal edits with their own captions join L_align as pairs of their own.
         seed: seed of the random subsets drawn when a row holds more than a cap allows.
@@ -69,6 +76,7 @@ class BatchPlan:
     cross_pairs: bool = False
     edit_images: bool = True
     edit_captions: bool | str = False
+    negative_captions: bool = False
     alignment: bool = True
     hard_negative_captions: bool = False
     align_counterfactuals: bool = False

@@ -140,3 +140,16 @@ def test_counterfactual_caption_groups_share_ids_with_anchor_captions(processor)
     assert cf_groups.dtype == torch.long and cf_groups.shape == (3, 2)
     assert cf_groups[0, 0] == groups[1], "a counterfactual caption equal to another anchor's caption shares its id"
     assert cf_groups[0, 1] != groups[1] and cf_groups[2, 1] == 0 and not batch["cf_mask"][2, 1]
+
+
+def test_negative_captions_are_texts_scored_against_their_anchor_image(processor):
+    rows = make_rows(3, num_cf=1, num_edits=1)
+    rows[0]["negative_captions"] = ["a blue circle", "two red squares"]
+    rows[2]["negative_captions"] = ["a green square"]
+    batch = CounterfactualCollator(processor, negative_captions=True)(rows)
+    assert batch["negative_mask"].tolist() == [[True, True], [False, False], [True, False]]
+    assert batch["input_ids"].shape[0] == 3 + 3 + 3  # anchors, counterfactual captions, negatives
+    index = batch["negative_text_index"]
+    assert unpadded(batch, int(index[0, 1])) == ids(processor, "two red squares")
+    assert unpadded(batch, int(index[2, 0])) == ids(processor, "a green square")
+    assert "negative_mask" not in CounterfactualCollator(processor)(rows)  # off by default

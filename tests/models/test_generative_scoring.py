@@ -51,11 +51,13 @@ def naive_score(model, processor, image, caption, kind):
 def test_scores_equal_a_forward_per_pair(family, kind, rows):
     model, processor = GENERATIVE_MODELS[family]()
     assert is_generative_vlm(model)
-    collator = GenerativeCollator(processor, score=kind, cross_pairs=True, max_sequences_per_forward=7)
+    rows[1]["negative_captions"] = ["two blue circles"]
+    collator = GenerativeCollator(processor, score=kind, cross_pairs=True, negative_captions=True,
+                                  max_sequences_per_forward=7)
     batch = collator(rows)
     num_sequences = sum(chunk["input_ids"].shape[0] for chunk in batch["chunks"])
-    # anchors, cf pairs, edits, (I, T'_k), (I'_k, T), and for yes-probability the anchors' caption sequences
-    assert num_sequences == 3 + 6 + 6 + 12 + (3 if kind == "yes-probability" else 0)
+    # anchors, cf pairs, edits, (I, T'_k), (I'_k, T), negatives, and for yes-probability the anchors' captions
+    assert num_sequences == 3 + 6 + 6 + 12 + 1 + (3 if kind == "yes-probability" else 0)
     assert len(batch["chunks"]) == -(-num_sequences // 7)
     with torch.no_grad():
         scores = GenerativeScorer(kind).score(model, batch)
@@ -72,6 +74,8 @@ def test_scores_equal_a_forward_per_pair(family, kind, rows):
             check(scores.cf_image_anchor_text[b, k], image, row["caption"])
         for j, image in enumerate(row["edit_images"]):
             check(scores.edit[b, j], image, row["caption"])
+    assert scores.negative_mask.tolist() == [[False], [True], [False]]
+    check(scores.negative[1, 0], rows[1]["image"], "two blue circles")
 
 
 def test_the_naive_check_can_fail(rows):

@@ -3,13 +3,15 @@
 Layout of a batch of B rows, row b having K_b counterfactual pairs and M_b minimal edits (after the caps):
 
 * images, in this order: the B anchor images, then row by row its kept counterfactual images and its kept edits;
-* texts: the B anchor captions, then row by row its kept counterfactual captions and (optionally) its edit
-  captions;
+* texts: the B anchor captions, then row by row its kept counterfactual captions, (optionally) its edit
+  captions and (optionally) its negative captions;
 * ``cf_image_index`` / ``cf_text_index`` (B, K) long: where the k-th counterfactual pair of anchor b sits among
   the images / texts, with ``cf_mask`` (B, K) bool marking the real ones (K = max K_b; padding points at 0);
 * ``edit_image_index`` (B, M) long and ``edit_mask`` (B, M) bool likewise for the minimal edits, and, when
   edit captions are included, ``edit_text_index`` (B, M) long (-1 for an edit without a caption) and
   ``edit_caption_groups`` (B, M);
+* with negative captions: ``negative_text_index`` (B, N) long and ``negative_mask`` (B, N) bool, where each
+  negative caption of anchor b sits among the texts (scored against anchor image b);
 * ``caption_groups`` (B,) long: equal for anchors with identical captions (see `caption_group_ids`);
   ``cf_caption_groups`` (B, K) long: the same ids for the counterfactual captions (0 at padding).
 
@@ -33,7 +35,7 @@ from ..batching import SubsetSampler, check_caps, pad_positions, row_name
 
 INDEX_KEYS = frozenset(
     {"cf_image_index", "cf_text_index", "cf_mask", "edit_image_index", "edit_text_index", "edit_mask",
-     "caption_groups", "cf_caption_groups", "edit_caption_groups"}
+     "caption_groups", "cf_caption_groups", "edit_caption_groups", "negative_text_index", "negative_mask"}
 )
 
 
@@ -64,6 +66,7 @@ class CounterfactualCollator:
         edit_images: include the minimal-edit images.
         edit_captions: include each edit's ``edit_captions`` entry as a text (rows without them add none);
             ``"required"``: a row with minimal edits but no ``edit_captions`` is an error.
+        negative_captions: include each row's ``negative_captions`` (captions with no image of their own).
         padding, max_length, truncation: passed to the tokenizer (SigLIP wants ``padding="max_length"``).
         seed: seed of the random subsets drawn when a row has more entries than a cap allows.
 
@@ -99,6 +102,7 @@ class CounterfactualCollator:
         counterfactual_images: bool = True,
         edit_images: bool = True,
         edit_captions: bool | str = False,
+        negative_captions: bool = False,
         padding: bool | str = True,
         max_length: int | None = None,
         truncation: bool = True,
@@ -113,6 +117,7 @@ class CounterfactualCollator:
         if edit_captions not in (True, False, "required"):
             raise ValueError(f"edit_captions must be True, False or 'required', got {edit_captions!r}")
         self.edit_captions = edit_captions
+        self.negative_captions = negative_captions
         self.padding = padding
         self.max_length = max_length
         self.truncation = truncation
@@ -128,6 +133,7 @@ class CounterfactualCollator:
 
         cf_images, cf_texts = [], []  # per row: image positions (or None), text positions
         edit_images, edit_texts = [], []  # per row: image positions (or None), text positions (or -1)
+        negative_texts = []  # per row: text positions
         pending_images: list = []  # counterfactual and edit images go after all anchors
         for i, row in enumerate(rows):
             row_images, row_texts = [], []
@@ -159,6 +165,11 @@ class CounterfactualCollator:
                 row_texts.append(text_pos)
             edit_images.append(row_images)
             edit_texts.append(row_texts)
+            row_texts = []
+            for caption in (row.get("negative_captions") or []) if self.negative_captions else []:
+                texts.append(caption)
+                row_texts.append(len(texts) - 1)
+            negative_texts.append(row_texts)
         images.extend(pending_images)
 
         try:
@@ -195,4 +206,6 @@ class CounterfactualCollator:
             )
         if self.edit_images:
             batch["edit_image_index"] = edit_image_index
+        if self.negative_captions:
+            batch["negative_text_index"], batch["negative_mask"] = pad_positions(negative_texts)
         return batch

@@ -135,6 +135,9 @@ class DualEncoderScorer:
         if batch["edit_mask"].shape[1] > 0 and "edit_image_index" in batch:
             scores.edit_mask = batch["edit_mask"]
             scores.edit = _pair_scores(image_embeds, text_embeds, batch["edit_image_index"], anchors)
+        if "negative_mask" in batch and batch["negative_mask"].shape[1] > 0:
+            scores.negative_mask = batch["negative_mask"]
+            scores.negative = _pair_scores(image_embeds, text_embeds, anchors, batch["negative_text_index"])
 
         # With align_counterfactuals / align_edits, those pairs join the factual pairs of L_align (rows B.. of its
         # logits): the counterfactual pairs, then the minimal edits with their own captions.

@@ -13,14 +13,15 @@ Sequences of a batch of B rows (row b: K_b counterfactual pairs, M_b minimal edi
 2. every kept counterfactual pair (I'_k, T'_k);
 3. every kept minimal edit (E_j, T);
 4. with ``scenario_pairing`` "cross" or "symmetric": every (I, T'_k) and every (I'_k, T);
-5. with ``"yes-probability"`` and ``alignment=True``: the B anchors again as caption sequences (L_align's NLL).
+5. with ``negative_captions=True``: every (I, T_n), T_n a negative caption of the row;
+6. with ``"yes-probability"`` and ``alignment=True``: the B anchors again as caption sequences (L_align's NLL).
 
 The batch is ``{"chunks": [model inputs + "labels", ...], <index tensors>}``. Each chunk holds at most
 ``max_sequences_per_forward`` sequences in this order, goes through ONE processor call (one padding, on the right)
 and is ONE model forward. ``labels`` (n, L) hold the target's token ids at the target positions and -100 everywhere
 else (prompt, image tokens, padding). Index tensors point into the concatenated sequences:
 ``cf_index``, ``cf_mask``, ``anchor_image_cf_text_index``, ``cf_image_anchor_text_index`` (B, K);
-``edit_index``, ``edit_mask`` (B, M); ``align_index`` (B,). Anchor b is sequence b.
+``edit_index``, ``edit_mask`` (B, M); ``negative_index``, ``negative_mask`` (B, N); ``align_index`` (B,). Anchor b is sequence b.
 
 Images: within a chunk, each distinct image (the same object, e.g. the anchor image of the anchor and cross
 sequences) goes through the image processor once; the processor's outputs are then repeated per sequence. The model
@@ -44,7 +45,7 @@ from .prompts import DEFAULT_CAPTION_PROMPT, DEFAULT_YES_ANSWER, DEFAULT_YES_QUE
 
 GENERATIVE_INDEX_KEYS = frozenset(
     {"cf_index", "cf_mask", "anchor_image_cf_text_index", "cf_image_anchor_text_index", "edit_index", "edit_mask",
-     "align_index"}
+     "negative_index", "negative_mask", "align_index"}
 )
 
 
@@ -62,6 +63,7 @@ class GenerativeCollator:
         counterfactual_pairs: build the (I'_k, T'_k) sequences (needed by L_csd).
         cross_pairs: also build (I, T'_k) and (I'_k, T) (the "cross" and "symmetric" L_csd).
         edits: build the (E_j, T) sequences (needed by L_fcd).
+        negative_captions: build the (I, T_n) sequences of each row's ``negative_captions``.
         alignment: mark (and, for yes-probability, build) the anchor caption sequences of L_align.
         max_sequences_per_forward: at most this many sequences per chunk (None: one chunk).
         max_length: longest sequence allowed, in tokens including image tokens (None: the tokenizer's
@@ -81,6 +83,7 @@ class GenerativeCollator:
         counterfactual_pairs: bool = True,
         cross_pairs: bool = False,
         edits: bool = True,
+        negative_captions: bool = False,
         alignment: bool = True,
         max_sequences_per_forward: int | None = None,
         max_length: int | None = None,
@@ -96,6 +99,7 @@ class GenerativeCollator:
         self.max_counterfactuals, self.max_edits = max_counterfactuals, max_edits
         self.counterfactual_pairs, self.cross_pairs, self.edits = counterfactual_pairs, cross_pairs, edits
         self.alignment = alignment
+        self.negative_captions = negative_captions
         self.max_sequences_per_forward = max_sequences_per_forward
         if max_length is None:
             limit = getattr(self.tokenizer, "model_max_length", None)
@@ -130,6 +134,10 @@ class GenerativeCollator:
             text_image = [[add(r["cf_images"][k], r["caption"], b) for k in cf_kept[b]] for b, r in enumerate(rows)]
             batch["anchor_image_cf_text_index"], _ = pad_positions(image_text)
             batch["cf_image_anchor_text_index"], _ = pad_positions(text_image)
+        if self.negative_captions:
+            negatives = [[add(r["image"], caption, b) for caption in (r.get("negative_captions") or [])]
+                         for b, r in enumerate(rows)]
+            batch["negative_index"], batch["negative_mask"] = pad_positions(negatives)
         if self.alignment:
             if self.score == "caption-likelihood":
                 batch["align_index"] = torch.arange(batch_size)

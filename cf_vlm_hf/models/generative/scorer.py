@@ -103,6 +103,8 @@ class GenerativeScorer:
                 scores.cf_image_anchor_text = seq[batch["cf_image_anchor_text_index"]]
         if batch["edit_mask"].shape[1] > 0:
             scores.edit, scores.edit_mask = seq[batch["edit_index"]], batch["edit_mask"]
+        if "negative_mask" in batch and batch["negative_mask"].shape[1] > 0:
+            scores.negative, scores.negative_mask = seq[batch["negative_index"]], batch["negative_mask"]
         if "align_index" in batch:
             index = batch["align_index"]
             scores.alignment_inputs = {"log_prob_sum": sums[index].sum(), "token_count": counts[index].sum()}
