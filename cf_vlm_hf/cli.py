@@ -50,7 +50,7 @@ def _take_local_rank(argv: list[str]) -> list[str]:
 
 # What a user's mistake raises (a bad path, value, corpus row, missing model): one line, exit status 2. Anything
 # else is a bug and keeps its traceback.
-USER_ERRORS = (ValueError, OSError)
+USER_ERRORS = (ValueError, OSError, FloatingPointError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
 def one_line(err: BaseException) -> str:
     """The message of ``err`` on one line (a multi-line message keeps its first paragraph)."""
     text = str(err).strip() or type(err).__name__
+    if "Original Traceback" in text:  # raised in a dataloader worker: torch appends the worker's traceback
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
     first = text.split("\n\n", 1)[0]
     return " ".join(line.strip() for line in first.splitlines() if line.strip())
 

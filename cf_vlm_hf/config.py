@@ -21,6 +21,8 @@ OBJECTIVES = ("cf-vlm", "clip", "negclip")
 SCENARIO_PAIRINGS = ("paper", "cross", "symmetric")
 FCD_REDUCTIONS = ("hardest", "mean")
 ALIGNMENT_KINDS = ("infonce", "sigmoid")
+ON_NONFINITE = ("raise", "skip")
+ON_TRUNCATED_DUPLICATE = ("raise", "warn")
 
 
 @dataclass
@@ -79,6 +81,15 @@ class CounterfactualConfig(TrainingArguments):
 
         gather_across_devices (`bool`, *optional*, defaults to `True`):
             L_align over the global batch (all ranks' negatives; generative: a global token mean).
+
+        > Parameters that control the safeguards
+
+        on_nonfinite (`str`, *optional*, defaults to `"raise"`):
+            A NaN/inf loss or gradient norm stops training (`"raise"`) or skips the optimizer step (`"skip"`).
+        on_truncated_duplicate (`str`, *optional*, defaults to `"raise"`):
+            A caption truncated into its anchor caption's tokens is an error (`"raise"`) or a warning (`"warn"`).
+        overwrite_output_dir (`bool`, *optional*, defaults to `False`):
+            A fresh run may delete the checkpoints another run left in `output_dir`.
     """
 
     # Parameters that control the objective
@@ -238,6 +249,29 @@ class CounterfactualConfig(TrainingArguments):
         },
     )
 
+    # Parameters that control the safeguards
+    on_nonfinite: str = field(
+        default="raise",
+        metadata={
+            "help": "A NaN or infinite loss or gradient norm: 'raise' (stop, naming the global step and the rows of "
+            "the batch; the weights are not updated) or 'skip' (skip the optimizer step, counted as skipped_steps "
+            "in the logs).",
+            "choices": list(ON_NONFINITE),
+        },
+    )
+    on_truncated_duplicate: str = field(
+        default="raise",
+        metadata={
+            "help": "Dual encoders: a counterfactual, edit or negative caption that the tokenizer's truncation makes "
+            "token-identical to its anchor caption: 'raise' (naming the row) or 'warn' (and keep training).",
+            "choices": list(ON_TRUNCATED_DUPLICATE),
+        },
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Let a fresh run delete the checkpoints another run left in output_dir (refused otherwise)."},
+    )
+
     # TrainingArguments defaults this trainer needs
     remove_unused_columns: bool = field(
         default=False,
@@ -275,8 +309,18 @@ class CounterfactualConfig(TrainingArguments):
             value = getattr(self, name)
             if not value >= 0:  # also catches NaN
                 raise ValueError(f"{name} must be a non-negative number, got {value}")
-        if self.temperature is not None and not self.temperature > 0:
-            raise ValueError(f"temperature must be positive, got {self.temperature}")
+        from .safeguards import check_temperature
+
+        check_temperature(self.temperature)
+        if self.on_nonfinite not in ON_NONFINITE:
+            raise ValueError(f"on_nonfinite must be one of {ON_NONFINITE}, got {self.on_nonfinite!r}")
+        if self.on_truncated_duplicate not in ON_TRUNCATED_DUPLICATE:
+            raise ValueError(
+                f"on_truncated_duplicate must be one of {ON_TRUNCATED_DUPLICATE}, got {self.on_truncated_duplicate!r}"
+            )
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("max_counterfactuals", "max_edits"):
             value = getattr(self, name)
             if value is not None and value < 0:

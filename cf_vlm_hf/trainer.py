@@ -3,11 +3,13 @@
 Drop-in: swap ``Trainer`` for ``CounterfactualTrainer`` and ``TrainingArguments`` for ``CounterfactualConfig``;
 the collator is built from ``processing_class`` when none is given. Each step logs the loss components
 (``align_loss``, ``csd_loss``, ``fcd_loss``) and the two discrimination accuracies; evaluation logs the same with
-the ``eval_`` prefix.
+the ``eval_`` prefix. What it refuses, and why, is `cf_vlm_hf.safeguards`; how checkpoints stay resumable,
+`cf_vlm_hf.checkpoints`.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from typing import Any
@@ -15,11 +17,16 @@ from typing import Any
 import torch
 from transformers import Trainer
 
+from . import checkpoints, safeguards
 from .config import CounterfactualConfig
 from .models import build_collator, build_scorer
 from .objective import METRICS, Objective
 from .parallel.distributed import uses_deepspeed
 from .parallel.zero import check_zero3_gathers_weights, promote_scalar_parameters, restore_scalar_shapes
+from .trainer_data import EpochToRows, IndexedRows, with_row_index
+
+# Counted, not averaged: summed over processes since the start of training and logged as totals.
+COUNTERS = ("truncated_captions", "skipped_steps")
 
 
 class CounterfactualTrainer(Trainer):
@@ -62,10 +69,18 @@ class CounterfactualTrainer(Trainer):
         objective = Objective(args)
         if peft_config is not None:
             model = wrap_with_peft(model, peft_config, args)
+        self._custom_collator = data_collator is not None
         if data_collator is None:
             if processing_class is None:
                 raise ValueError("pass `processing_class` (the model's processor) or a `data_collator`")
+            safeguards.check_processing_class(processing_class)
             data_collator = build_collator(processing_class, model, args, objective.plan)
+        if args.on_nonfinite == "skip" and uses_deepspeed(args):
+            raise ValueError("on_nonfinite='skip' is not supported under DeepSpeed (its optimizer owns the gradients); "
+                             "use on_nonfinite='raise'")
+        for name, dataset in (("training corpus", train_dataset), ("evaluation corpus", eval_dataset)):
+            if not isinstance(dataset, dict):
+                safeguards.check_corpus(dataset, objective.weights, args.objective, name)
         if model is not None and uses_deepspeed(args):
             promote_scalar_parameters(model)  # DeepSpeed cannot shard 0-dim parameters (CLIP's logit_scale)
         super().__init__(
@@ -85,12 +100,36 @@ class CounterfactualTrainer(Trainer):
         self.scorer = scorer if scorer is not None else build_scorer(self.model, args, objective.plan)
         self._metric_sums = {mode: defaultdict(float) for mode in ("train", "eval")}
         self._metric_counts = {mode: defaultdict(int) for mode in ("train", "eval")}
+        self._counters = defaultdict(float)
+        self._batch_checked = False
+        self._skip_step = False
+        self._steps_in_window = self._skipped_in_window = 0
+        self._last_rows: list[str] = []
+        self._epochs = EpochToRows()
+        self.add_callback(self._epochs)
 
     def compute_loss(self, model, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch=None):
         """Weighted sum of L_align, L_csd and L_fcd on one batch (`cf_vlm_hf.objective`)."""
+        if not self._batch_checked:
+            safeguards.check_batch(inputs, self.data_collator)
+            self._batch_checked = True
+        self._last_rows = inputs.get("row_ids") or []
+        truncated = inputs.get("truncated_captions")
+        if truncated is not None and model.training:
+            self._counters["truncated_captions"] += float(truncated)
         scores = self.scorer.score(model, inputs)
         out = self.objective(scores, self.scorer)
         mode = "train" if model.training else "eval"
+        if model.training and not torch.isfinite(out.loss.detach()):
+            if self.args.on_nonfinite == "raise":
+                raise safeguards.NonFiniteLossError(
+                    safeguards.nonfinite_message(self.state.global_step + 1, out.terms, self._last_rows)
+                )
+            # Skip: a NaN value (Trainer's logging_nan_inf_filter keeps it out of the logged loss) whose gradient
+            # is an exact zero for every trainable parameter, so every rank still runs the same backward.
+            self._skip_step = True
+            zero = sum((p.sum() * 0.0 for p in model.parameters() if p.requires_grad), out.loss.new_zeros(()))
+            out.loss = zero + out.loss.detach()
         for name, value in out.terms.items():
             self._record(mode, f"{name}_loss", value.item(), 1)
         for name, (correct, count) in out.accuracies.items():
@@ -103,6 +142,58 @@ class CounterfactualTrainer(Trainer):
         with torch.no_grad(), self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs)
         return loss.detach(), None, None
+
+    def train(self, resume_from_checkpoint=None, trial=None, ignore_keys_for_eval=None, **kwargs):
+        """Trainer's ``train``, resuming only from complete checkpoints (``True`` / ``"last"``: the newest one) and
+        refusing a fresh run over another run's checkpoints (unless ``overwrite_output_dir``)."""
+        resume = checkpoints.resolve_resume(resume_from_checkpoint, self.args.output_dir)
+        if resume is None and self.args.should_save:
+            checkpoints.check_fresh_output_dir(self.args.output_dir, self.args.overwrite_output_dir)
+        safeguards.check_trainable(self.model)
+        return super().train(resume_from_checkpoint=resume, trial=trial, ignore_keys_for_eval=ignore_keys_for_eval,
+                             **kwargs)
+
+    def get_train_dataloader(self):
+        """Trainer's dataloader over rows that carry their dataset index and the epoch (`cf_vlm_hf.trainer_data`)."""
+        original = self.train_dataset
+        self.train_dataset = with_row_index(original)
+        self._epochs.rows = self.train_dataset if isinstance(self.train_dataset, IndexedRows) else None
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.train_dataset = original
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        """Trainer's dataloader over rows that carry their dataset index (errors name the dataset row)."""
+        if isinstance(eval_dataset, str):
+            eval_dataset = self.eval_dataset[eval_dataset]
+        return super().get_eval_dataloader(with_row_index(eval_dataset if eval_dataset is not None
+                                                          else self.eval_dataset))
+
+    def _get_grad_norm(self, model, grad_norm=None):
+        """Trainer's gradient norm; a non-finite one (or a skipped loss) stops or skips the optimizer step."""
+        grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
+        value = float(grad_norm) if grad_norm is not None else 0.0
+        flag = torch.tensor([float(self._skip_step or not math.isfinite(value))], device=self.accelerator.device)
+        if self.accelerator.reduce(flag, reduction="sum").item() > 0:  # every rank skips together
+            if self.args.on_nonfinite == "raise":
+                raise safeguards.NonFiniteLossError(safeguards.nonfinite_message(
+                    self.state.global_step + 1, {}, self._last_rows, what=f"gradient norm ({value:g})"))
+            for param in model.parameters():
+                param.grad = None  # torch optimizers skip parameters without a gradient
+            self._counters["skipped_steps"] += 1.0 / self.accelerator.num_processes
+            self._skipped_in_window += 1
+            self._skip_step = False
+        self._steps_in_window += 1
+        return grad_norm
+
+    def _save_checkpoint(self, model, trial):
+        """Trainer's checkpoint, then its completion marker, written last (`cf_vlm_hf.checkpoints`)."""
+        super()._save_checkpoint(model, trial)
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            folder = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
+            checkpoints.mark_complete(folder, self.state.global_step)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         """Trainer's save, with parameters promoted for DeepSpeed back at their original shape () on disk."""
@@ -117,12 +208,21 @@ class CounterfactualTrainer(Trainer):
         mode = "eval" if any(key.startswith("eval_") for key in logs) else "train"
         sums, counts = self._metric_sums[mode], self._metric_counts[mode]
         # Every rank reduces the same fixed list of metrics, so the collective never mismatches.
-        local = torch.tensor([[sums[name], counts[name]] for name in METRICS], dtype=torch.float32)
-        reduced = self.accelerator.reduce(local.to(self.accelerator.device), reduction="sum").cpu()
+        local = [[sums[name], counts[name]] for name in METRICS] + [[self._counters[name], 1.0] for name in COUNTERS]
+        local = torch.tensor(local, dtype=torch.float32)
+        reduced = self.accelerator.reduce(local.to(self.accelerator.device), reduction="sum").cpu().tolist()
         prefix = "eval_" if mode == "eval" else ""
-        for name, (total, count) in zip(METRICS, reduced.tolist()):
+        for name, (total, count) in zip(METRICS, reduced):
             if count > 0:
                 logs[prefix + name] = total / count
+        if mode == "train":
+            for name, (total, _) in zip(COUNTERS, reduced[len(METRICS):]):
+                if total > 0:
+                    logs[name] = round(total)
+            if "loss" in logs and self._steps_in_window and self._skipped_in_window == self._steps_in_window:
+                logs["loss"] = math.nan  # every step since the last log was skipped: no loss to show (never 0.0)
+            if "loss" in logs:
+                self._steps_in_window = self._skipped_in_window = 0
         sums.clear()
         counts.clear()
         super().log(logs, start_time)

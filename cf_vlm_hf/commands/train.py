@@ -88,7 +88,20 @@ def load_corpus(data_args: DataArguments):
     return train, evaluation
 
 
-def check_args(data_args: DataArguments, training_args) -> None:
+# The model `recipes/shapes-world.yaml` fine-tunes by default: the base that `cf-vlm demo` writes.
+DEMO_BASE = "cf-vlm-demo/base"
+
+
+def check_args(data_args: DataArguments, training_args, model_args: ModelArguments | None = None) -> None:
+    if model_args is not None and model_args.model_name_or_path.rstrip("/") == DEMO_BASE:
+        import os
+
+        if not os.path.isdir(DEMO_BASE):
+            raise ValueError(
+                f"model_name_or_path {DEMO_BASE!r} (the shapes-world recipe's default) is the base model that `cf-vlm "
+                "demo` writes, and it is not there: run `cf-vlm demo --quick` first, or pass --model_name_or_path "
+                "with your own checkpoint (a local folder or a Hub id such as openai/clip-vit-base-patch32)"
+            )
     if data_args.streaming and training_args.max_steps <= 0:
         raise ValueError(
             "a streamed corpus has no known length: set --max_steps (the number of optimisation steps to run)"
@@ -146,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
     model_args, data_args, training_args = parse_train_args(argv)
     try:
-        check_args(data_args, training_args)
+        check_args(data_args, training_args, model_args)
     except ValueError as err:
         print(f"cf-vlm train: error: {err}", file=sys.stderr)
         return 2

@@ -96,6 +96,7 @@ def build_collator(processor, model, config, plan: BatchPlan):
         negative_captions=plan.negative_captions,
         padding=text_padding(model_type(model)),
         seed=plan.seed,
+        on_truncated_duplicate=getattr(config, "on_truncated_duplicate", "raise"),
     )
 
 

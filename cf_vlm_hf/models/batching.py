@@ -1,4 +1,9 @@
-"""Batch-building helpers both collators share: seeded caps on K and M, and (B, N) index + mask padding."""
+"""Batch-building helpers both collators share: seeded caps on K and M, (B, N) index + mask padding, row names.
+
+`CounterfactualTrainer` hands collators rows that carry their dataset index (``"__index__"``) and the epoch
+(``"__epoch__"``): errors then name the dataset row, and a cap's random subset of a row is a function of
+(seed, epoch, row index) — the same in every dataloader worker and after a resume.
+"""
 
 from __future__ import annotations
 
@@ -15,19 +20,30 @@ def check_caps(max_counterfactuals: int | None, max_edits: int | None) -> None:
             raise ValueError(f"{name} must be >= 0 or None, got {value}")
 
 
+INDEX_KEY = "__index__"
+EPOCH_KEY = "__epoch__"
+ROW_KEYS = frozenset({INDEX_KEY, EPOCH_KEY})
+
+
 class SubsetSampler:
     """Which of a row's ``count`` entries a cap keeps: all of them, or a seeded random subset in original order.
 
-    One generator per collator, drawn from in batch order, so a seed gives the same subsets run after run.
+    A row that carries its dataset index gets its own generator, seeded by (seed, epoch, row index, ``stream``):
+    the subset does not depend on batch order, dataloader workers or resuming. A row without one draws from one
+    generator per collator, in batch order (a seed still gives the same subsets run after run).
     """
 
     def __init__(self, seed: int = 0):
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
 
-    def __call__(self, count: int, cap: int | None) -> list[int]:
+    def __call__(self, count: int, cap: int | None, row=None, stream: int = 0) -> list[int]:
         if cap is None or count <= cap:
             return list(range(count))
-        return sorted(self.rng.choice(count, size=cap, replace=False).tolist())
+        rng = self.rng
+        if row is not None and row.get(INDEX_KEY) is not None:
+            rng = np.random.default_rng([self.seed, int(row.get(EPOCH_KEY) or 0), int(row[INDEX_KEY]), stream])
+        return sorted(rng.choice(count, size=cap, replace=False).tolist())
 
 
 def pad_positions(per_row: Sequence[Sequence[int | None]], fill: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,7 +63,22 @@ def pad_positions(per_row: Sequence[Sequence[int | None]], fill: int = 0) -> tup
     return index, mask
 
 
+def row_position(row, position: int) -> int | str:
+    """The index an error names a row by: its dataset index when it carries one, else its position in the batch."""
+    index = row.get(INDEX_KEY) if hasattr(row, "get") else None
+    return int(index) if index is not None else f"{position} of the batch"
+
+
 def row_name(row, position: int) -> str:
-    """How a batch's errors name a row: its ``id``, else its position in the batch."""
+    """How a batch's errors name a row: its ``id``, else its dataset index, else its position in the batch."""
     row_id = row.get("id") if hasattr(row, "get") else None
-    return str(row_id) if row_id is not None else f"{position} of the batch"
+    return str(row_id) if row_id is not None else str(row_position(row, position))
+
+
+def row_labels(rows) -> list[str]:
+    """``"12 (id 'abc')"`` per row: what a batch-level error lists."""
+    labels = []
+    for i, row in enumerate(rows):
+        label, row_id = str(row_position(row, i)), row.get("id") if hasattr(row, "get") else None
+        labels.append(f"{label} (id {row_id!r})" if row_id is not None else label)
+    return labels

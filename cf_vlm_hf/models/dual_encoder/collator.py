@@ -12,30 +12,39 @@ Layout of a batch of B rows, row b having K_b counterfactual pairs and M_b minim
   ``edit_caption_groups`` (B, M);
 * with negative captions: ``negative_text_index`` (B, N) long and ``negative_mask`` (B, N) bool, where each
   negative caption of anchor b sits among the texts (scored against anchor image b);
-* ``caption_groups`` (B,) long: equal for anchors with identical captions (see `caption_group_ids`);
+* ``row_ids``: a list of B strings naming each row (dataset index and id), for errors raised later;
+* ``truncated_captions``: a 0-dim long tensor, how many of the batch's texts the tokenizer cut at its limit;
+* ``caption_groups`` (B,) long: equal for anchors whose captions tokenize identically (see `caption_group_ids`);
   ``cf_caption_groups`` (B, K) long: the same ids for the counterfactual captions (0 at padding).
 
 Edit captions, when included, serve as NegCLIP's hard negatives, or as pairs of their own in L_align with
 ``align_edits``.
 
 Anchor b is always image b and text b. All images go through one processor call, all texts through one
-tokenizer call with a single padding.
+tokenizer call with a single padding. Captions are compared as the model sees them, after tokenization: a
+counterfactual, edit or negative caption that truncation makes token-identical to its anchor's is an error naming
+the row (``on_truncated_duplicate="raise"``) or a warning (``"warn"``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 
 from ...data.rows import check_row
-from ..batching import SubsetSampler, check_caps, pad_positions, row_name
+from ..batching import ROW_KEYS, SubsetSampler, check_caps, pad_positions, row_labels, row_name, row_position
+
+logger = logging.getLogger(__name__)
 
 INDEX_KEYS = frozenset(
     {"cf_image_index", "cf_text_index", "cf_mask", "edit_image_index", "edit_text_index", "edit_mask",
-     "caption_groups", "cf_caption_groups", "edit_caption_groups", "negative_text_index", "negative_mask"}
+     "caption_groups", "cf_caption_groups", "edit_caption_groups", "negative_text_index", "negative_mask",
+     "row_ids", "truncated_captions", *ROW_KEYS}
 )
 
 
@@ -68,6 +77,8 @@ class CounterfactualCollator:
             ``"required"``: a row with minimal edits but no ``edit_captions`` is an error.
         negative_captions: include each row's ``negative_captions`` (captions with no image of their own).
         padding, max_length, truncation: passed to the tokenizer (SigLIP wants ``padding="max_length"``).
+        on_truncated_duplicate: ``"raise"`` or ``"warn"`` when a non-anchor caption tokenizes exactly like its
+            anchor's (after truncation).
         seed: seed of the random subsets drawn when a row has more entries than a cap allows.
 
     Example (two rows: the first with one counterfactual pair and one edit, the second with two edits)::
@@ -107,6 +118,7 @@ class CounterfactualCollator:
         max_length: int | None = None,
         truncation: bool = True,
         seed: int = 0,
+        on_truncated_duplicate: str = "raise",
     ):
         check_caps(max_counterfactuals, max_edits)
         self.processor = processor
@@ -121,34 +133,42 @@ class CounterfactualCollator:
         self.padding = padding
         self.max_length = max_length
         self.truncation = truncation
+        if on_truncated_duplicate not in ("raise", "warn"):
+            raise ValueError(f"on_truncated_duplicate must be 'raise' or 'warn', got {on_truncated_duplicate!r}")
+        self.on_truncated_duplicate = on_truncated_duplicate
         self.subset = SubsetSampler(seed)
+        self._warned_truncation = False
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         if len(rows) == 0:
             raise ValueError("CounterfactualCollator got an empty list of rows")
-        rows = [check_row(row, index=f"{i} of the batch") for i, row in enumerate(rows)]
+        rows = [check_row(row, index=row_position(row, i)) for i, row in enumerate(rows)]
         batch_size = len(rows)
         images = [row["image"] for row in rows]
         texts = [row["caption"] for row in rows]
 
+        owner = list(range(batch_size))  # the row each text belongs to, and the field it came from
+        field = ["caption"] * batch_size
         cf_images, cf_texts = [], []  # per row: image positions (or None), text positions
         edit_images, edit_texts = [], []  # per row: image positions (or None), text positions (or -1)
         negative_texts = []  # per row: text positions
         pending_images: list = []  # counterfactual and edit images go after all anchors
         for i, row in enumerate(rows):
             row_images, row_texts = [], []
-            for k in self.subset(len(row["cf_images"]), self.max_counterfactuals):
+            for k in self.subset(len(row["cf_images"]), self.max_counterfactuals, row, stream=0):
                 image_pos = None
                 if self.counterfactual_images:
                     image_pos = batch_size + len(pending_images)
                     pending_images.append(row["cf_images"][k])
                 texts.append(row["cf_captions"][k])
+                owner.append(i)
+                field.append(f"cf_captions[{k}]")
                 row_images.append(image_pos)
                 row_texts.append(len(texts) - 1)
             cf_images.append(row_images)
             cf_texts.append(row_texts)
 
-            kept = self.subset(len(row["edit_images"]), self.max_edits)
+            kept = self.subset(len(row["edit_images"]), self.max_edits, row, stream=1)
             if kept and self.edit_captions == "required" and row.get("edit_captions") is None:
                 raise ValueError(f"row {row_name(row, i)} has minimal edits but no 'edit_captions' "
                                  "(needed to align each edit with its own caption)")
@@ -160,14 +180,18 @@ class CounterfactualCollator:
                     pending_images.append(row["edit_images"][j])
                 if self.edit_captions and row.get("edit_captions") is not None:
                     texts.append(row["edit_captions"][j])
+                    owner.append(i)
+                    field.append(f"edit_captions[{j}]")
                     text_pos = len(texts) - 1
                 row_images.append(image_pos)
                 row_texts.append(text_pos)
             edit_images.append(row_images)
             edit_texts.append(row_texts)
             row_texts = []
-            for caption in (row.get("negative_captions") or []) if self.negative_captions else []:
+            for n, caption in enumerate((row.get("negative_captions") or []) if self.negative_captions else []):
                 texts.append(caption)
+                owner.append(i)
+                field.append(f"negative_captions[{n}]")
                 row_texts.append(len(texts) - 1)
             negative_texts.append(row_texts)
         images.extend(pending_images)
@@ -184,8 +208,11 @@ class CounterfactualCollator:
                 )
             )
         except Exception as err:  # surface processor failures with the batch they came from
-            ids = [row.get("id", f"{i} of the batch") for i, row in enumerate(rows)]
-            raise ValueError(f"the processor failed on the batch of rows {ids}: {err}") from err
+            raise ValueError(f"the processor failed on the batch of rows {row_labels(rows)}: {err}") from err
+
+        seen = self._as_seen(batch)
+        batch["truncated_captions"] = torch.tensor(self._truncated(texts))
+        self._check_distinct(rows, texts, seen, owner, field)
 
         cf_image_index, cf_mask = pad_positions(cf_images)
         cf_text_index, _ = pad_positions(cf_texts)
@@ -195,8 +222,9 @@ class CounterfactualCollator:
         edit_image_index, edit_mask = pad_positions(edit_images)
         edit_text_index, _ = pad_positions(edit_texts)
         batch["edit_mask"] = edit_mask
-        batch["caption_groups"] = caption_group_ids([row["caption"] for row in rows])
-        text_groups = caption_group_ids(texts)
+        batch["row_ids"] = row_labels(rows)
+        text_groups = caption_group_ids(seen)
+        batch["caption_groups"] = text_groups[:batch_size].clone()
         batch["cf_caption_groups"] = torch.where(cf_mask, text_groups[cf_text_index], torch.zeros_like(cf_text_index))
         if self.edit_captions:
             captioned = edit_mask & (edit_text_index >= 0)
@@ -209,3 +237,47 @@ class CounterfactualCollator:
         if self.negative_captions:
             batch["negative_text_index"], batch["negative_mask"] = pad_positions(negative_texts)
         return batch
+
+    def _as_seen(self, batch) -> list[str]:
+        """Each text as the model sees it: its token ids (padding left out), joined into a string."""
+        ids, mask = batch["input_ids"], batch.get("attention_mask")
+        rows = [row[m.bool()] for row, m in zip(ids, mask)] if mask is not None else list(ids)
+        return [" ".join(map(str, row.tolist())) for row in rows]
+
+    def _limit(self) -> int | None:
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        limit = self.max_length or getattr(tokenizer, "model_max_length", None)
+        return int(limit) if self.truncation and limit is not None and limit < 1e9 else None
+
+    def _truncated(self, texts: list[str]) -> int:
+        """How many ``texts`` are longer than the tokenizer's limit (the processor cut them)."""
+        limit = self._limit()
+        if limit is None:
+            return 0
+        tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        lengths = [len(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]]
+        cut = [text for text, length in zip(texts, lengths) if length > limit]
+        if cut and not self._warned_truncation:
+            self._warned_truncation = True
+            logger.warning("captions longer than the tokenizer's %d tokens are cut (counted as truncated_captions in "
+                           "the logs), e.g. %r", limit, cut[0][:120])
+        return len(cut)
+
+    def _check_distinct(self, rows, texts, seen, owner, field) -> None:
+        """A non-anchor caption must not tokenize exactly like its own anchor caption."""
+        labels = None
+        for position in range(len(rows), len(texts)):
+            b = owner[position]
+            if seen[position] != seen[b]:
+                continue
+            labels = labels or row_labels(rows)
+            message = (f"row {labels[b]}, field '{field[position]}': {texts[position]!r} is token-identical "
+                       f"to the anchor caption {texts[b]!r}")
+            if texts[position] != texts[b]:
+                message += f" after the tokenizer's truncation to {self._limit()} tokens"
+            message += ": the model cannot tell them apart (shorten the captions, raise max_length, or set "
+            message += "on_truncated_duplicate='warn')"
+            if self.on_truncated_duplicate == "raise":
+                raise ValueError(message)
+            warnings.warn(message, UserWarning, stacklevel=3)
+

@@ -8,6 +8,7 @@ without gradients, for evaluation; both normalise the same projected embeddings 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -18,9 +19,11 @@ from ...parallel.distributed import gather_with_grad
 from ..base import CounterfactualScores, core_model
 from .collator import INDEX_KEYS
 
+MAX_LOG_SCALE = math.log(100.0)  # CLIP's bound on its learned logit scale
+
 
 def logit_parameters(model: torch.nn.Module) -> dict[str, torch.Tensor | None]:
-    """{"logit_scale": exp of the model's ``logit_scale`` or None, "logit_bias": its ``logit_bias`` or None}.
+    """{"logit_scale": exp of the model's ``logit_scale`` (at most 100) or None, "logit_bias": its ``logit_bias``}.
 
     Both are fresh tensors computed from the parameters (``exp`` / ``clone``), so gradients flow back to them.
     `DualEncoderScorer` calls this from a forward hook on the core model: under ZeRO-3 a module's parameters are
@@ -31,7 +34,8 @@ def logit_parameters(model: torch.nn.Module) -> dict[str, torch.Tensor | None]:
     scale = getattr(model, "logit_scale", None)
     bias = getattr(model, "logit_bias", None)
     return {
-        "logit_scale": scale.exp() if isinstance(scale, torch.Tensor) else None,
+        # Bounded as CLIP bounds it (at most 100): a runaway scale would make L_align's softmax a hard argmax.
+        "logit_scale": scale.clamp(max=MAX_LOG_SCALE).exp() if isinstance(scale, torch.Tensor) else None,
         "logit_bias": bias.clone() if isinstance(bias, torch.Tensor) else None,
     }
 

@@ -39,7 +39,7 @@ from typing import Any
 import torch
 
 from ...data.rows import check_row
-from ..batching import SubsetSampler, check_caps, pad_positions
+from ..batching import SubsetSampler, check_caps, pad_positions, row_labels, row_name, row_position
 from .images import OnceEachImage
 from .prompts import DEFAULT_CAPTION_PROMPT, DEFAULT_YES_ANSWER, DEFAULT_YES_QUESTION, PromptFormat
 
@@ -112,13 +112,14 @@ class GenerativeCollator:
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if len(rows) == 0:
             raise ValueError("GenerativeCollator got an empty list of rows")
-        rows = [check_row(row, index=f"{i} of the batch") for i, row in enumerate(rows)]
+        rows = [check_row(row, index=row_position(row, i)) for i, row in enumerate(rows)]
         batch_size = len(rows)
         # Each sequence: (image, caption, row position, caption form for L_align).
         seqs: list[tuple[Any, str, int, bool]] = [(r["image"], r["caption"], b, False) for b, r in enumerate(rows)]
-        cf_kept = [self.subset(len(r["cf_images"]), self.max_counterfactuals) if self.counterfactual_pairs else []
-                   for r in rows]
-        edit_kept = [self.subset(len(r["edit_images"]), self.max_edits) if self.edits else [] for r in rows]
+        cf_kept = [self.subset(len(r["cf_images"]), self.max_counterfactuals, r, stream=0)
+                   if self.counterfactual_pairs else [] for r in rows]
+        edit_kept = [self.subset(len(r["edit_images"]), self.max_edits, r, stream=1) if self.edits else []
+                     for r in rows]
 
         def add(image, caption, b, as_caption=False) -> int:
             seqs.append((image, caption, b, as_caption))
@@ -126,7 +127,7 @@ class GenerativeCollator:
 
         cf = [[add(r["cf_images"][k], r["cf_captions"][k], b) for k in cf_kept[b]] for b, r in enumerate(rows)]
         edit = [[add(r["edit_images"][j], r["caption"], b) for j in edit_kept[b]] for b, r in enumerate(rows)]
-        batch: dict[str, Any] = {}
+        batch: dict[str, Any] = {"row_ids": row_labels(rows)}
         batch["cf_index"], batch["cf_mask"] = pad_positions(cf)
         batch["edit_index"], batch["edit_mask"] = pad_positions(edit)
         if self.cross_pairs:
@@ -166,7 +167,8 @@ class GenerativeCollator:
             else:
                 out = dict(self.processor(text=[p + t for p, t in zip(prefixes, targets)], **kwargs))
         except Exception as err:  # surface processor failures with the rows they came from
-            ids = sorted({str(rows[b].get("id", f"{b} of the batch")) for _, _, b, _ in seqs})
+            labels = row_labels(rows)
+            ids = sorted({labels[b] for _, _, b, _ in seqs})
             raise ValueError(f"the processor failed on the batch of rows {ids}: {err}") from err
         finally:
             self.processor.image_processor = dedup.inner
@@ -185,7 +187,7 @@ class GenerativeCollator:
             for i, ids in enumerate(target_ids):  # the processor must leave the target's tokens as they were
                 if out["input_ids"][i][target_mask[i]].tolist() != ids:
                     raise ValueError(
-                        f"row {rows[seqs[i][2]].get('id', seqs[i][2])!r}: the processor changed the target tokens "
+                        f"row {row_name(rows[seqs[i][2]], seqs[i][2])!r}: the processor changed the target tokens "
                         f"of caption {seqs[i][1]!r}; cannot align the labels"
                     )
 
@@ -193,13 +195,13 @@ class GenerativeCollator:
         for i, (_, caption, b, _) in enumerate(seqs):
             if self.max_length is not None and lengths[i] > self.max_length:
                 raise ValueError(
-                    f"row {rows[b].get('id', b)!r}: the sequence for caption {caption!r} has {int(lengths[i])} tokens "
+                    f"row {row_name(rows[b], b)!r}: the sequence for caption {caption!r} has {int(lengths[i])} tokens "
                     f"(image and prompt tokens included), more than max_length={self.max_length}. Sequences are never "
                     "truncated (that would cut caption or image tokens); shorten the caption or raise "
                     "generative_max_length."
                 )
             if target_lengths[i] == 0:
-                raise ValueError(f"row {rows[b].get('id', b)!r}: the target of caption {caption!r} has no tokens")
+                raise ValueError(f"row {row_name(rows[b], b)!r}: the target of caption {caption!r} has no tokens")
         labels = torch.where(target_mask, out["input_ids"], torch.full_like(out["input_ids"], -100))
         out["labels"] = labels
         return out
