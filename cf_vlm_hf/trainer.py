@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from transformers import Trainer
 
+import logging
+
 from . import checkpoints, safeguards
 from .config import CounterfactualConfig
 from .models import build_collator, build_scorer
@@ -24,6 +26,8 @@ from .objective import METRICS, Objective
 from .parallel.distributed import uses_deepspeed
 from .parallel.zero import check_zero3_gathers_weights, promote_scalar_parameters, restore_scalar_shapes
 from .trainer_data import EpochToRows, IndexedRows, with_row_index
+
+logger = logging.getLogger(__name__)
 
 # Counted, not averaged: summed over processes since the start of training and logged as totals.
 COUNTERS = ("truncated_captions", "skipped_steps")
@@ -57,6 +61,7 @@ class CounterfactualTrainer(Trainer):
         processing_class=None,
         scorer=None,
         peft_config=None,
+        corpus_name: str | None = None,
         **kwargs,
     ):
         if args is None:
@@ -67,6 +72,11 @@ class CounterfactualTrainer(Trainer):
                 "and objective"
             )
         objective = Objective(args)
+        if args.push_to_hub:  # before Trainer creates the repo (and before any training time is spent)
+            from .hub import check_hub_access
+
+            check_hub_access(args.hub_token, then=f"train without push_to_hub and push the saved folder later with "
+                             f"`cf-vlm push {args.output_dir} --repo-id {args.hub_model_id or 'NAME'}`")
         if peft_config is not None:
             model = wrap_with_peft(model, peft_config, args)
         self._custom_collator = data_collator is not None
@@ -97,6 +107,8 @@ class CounterfactualTrainer(Trainer):
             source = args.deepspeed if isinstance(args.deepspeed, str) else None
             check_zero3_gathers_weights(self.accelerator, source or os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE"))
         self.objective = objective
+        self.corpus_name = corpus_name  # the training corpus's id or path, for the model card
+        self.latest_eval_metrics: dict[str, float] = {}
         self.scorer = scorer if scorer is not None else build_scorer(self.model, args, objective.plan)
         self._metric_sums = {mode: defaultdict(float) for mode in ("train", "eval")}
         self._metric_counts = {mode: defaultdict(int) for mode in ("train", "eval")}
@@ -196,8 +208,57 @@ class CounterfactualTrainer(Trainer):
             checkpoints.mark_complete(folder, self.state.global_step)
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        """Trainer's save, with parameters promoted for DeepSpeed back at their original shape () on disk."""
+        """Trainer's save (parameters promoted for DeepSpeed back at shape () on disk), then the model card."""
         super()._save(output_dir, state_dict=restore_scalar_shapes(state_dict, self.model))
+        self.write_model_card(output_dir or self.args.output_dir)
+
+    def evaluate(self, *args, **kwargs):
+        """Trainer's ``evaluate``; its metrics are kept for the model card (`latest_eval_metrics`)."""
+        metrics = super().evaluate(*args, **kwargs)
+        self.latest_eval_metrics = dict(metrics)
+        return metrics
+
+    def write_model_card(self, folder: str, model_name: str | None = None, dataset_name: str | None = None,
+                         tags: list[str] | None = None, license: str | None = None) -> str | None:
+        """Write the CF-VLM model card to ``folder``/README.md (main process only); return its path.
+
+        A card that cannot be rendered (e.g. a broken custom template) is a warning, never a lost checkpoint.
+        """
+        if not self.is_world_process_zero():
+            return None
+        from .hub import card_info_from_trainer, model_card
+
+        try:
+            info = card_info_from_trainer(self, model_name, dataset_name, tags, license)
+            card = model_card(info, self.args.model_card_template, repo_id=self.hub_model_id or self.args.hub_model_id)
+        except Exception as err:  # noqa: BLE001 -- the checkpoint itself is already saved
+            logger.warning("could not write the model card to %s: %s", folder, err)
+            return None
+        path = os.path.join(folder, "README.md")
+        card.save(path)
+        return path
+
+    def create_model_card(self, model_name: str | None = None, license: str | None = None, tags=None,
+                          dataset_name: str | None = None, **kwargs) -> None:
+        """The CF-VLM card in ``output_dir`` (what `push_to_hub` uploads), instead of Trainer's generic card."""
+        self.write_model_card(self.args.output_dir, model_name=model_name, dataset_name=dataset_name,
+                              tags=[tags] if isinstance(tags, str) else tags, license=license)
+
+    def push_to_hub(self, commit_message: str | None = "End of training", blocking: bool = True, **kwargs):
+        """Trainer's ``push_to_hub``; a failed push says where the complete local copy is and how to push it later."""
+        from huggingface_hub.utils import httpx as hub_httpx
+
+        from .hub import HubUnavailableError
+
+        try:
+            return super().push_to_hub(commit_message=commit_message, blocking=blocking, **kwargs)
+        except (OSError, hub_httpx.HTTPError) as err:
+            repo = self.hub_model_id or self.args.hub_model_id or "NAME"
+            raise HubUnavailableError(
+                f"the push to the Hub failed ({type(err).__name__}: {str(err).splitlines()[0][:160]}); the model is "
+                f"saved, complete, in {self.args.output_dir}: push it later with `cf-vlm push {self.args.output_dir} "
+                f"--repo-id {repo}`"
+            ) from err
 
     def _record(self, mode: str, name: str, total: float, count: int) -> None:
         self._metric_sums[mode][name] += total

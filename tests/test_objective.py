@@ -128,3 +128,14 @@ def test_negative_captions_go_where_the_objective_uses_them():
     assert batch_plan(config()).negative_captions and batch_plan(config(objective="negclip")).negative_captions
     assert not batch_plan(config(objective="clip")).negative_captions
     assert not batch_plan(config(csd_weight=0.0)).negative_captions
+
+
+def test_presets_fill_what_is_not_given_and_explicit_values_win():
+    paper, recommended = config(), config(preset="recommended")
+    assert (paper.scenario_pairing, paper.align_counterfactuals) == ("paper", False)
+    assert (recommended.scenario_pairing, recommended.align_counterfactuals) == ("cross", True)
+    assert (recommended.csd_weight, recommended.fcd_weight, recommended.csd_margin) == (1.0, 1.0, 0.25)
+    mixed = config(preset="recommended", scenario_pairing="paper", align_counterfactuals=False)
+    assert (mixed.scenario_pairing, mixed.align_counterfactuals) == ("paper", False)
+    with pytest.raises(ValueError, match="preset must be one of"):
+        config(preset="best")

@@ -117,6 +117,11 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args) -> 
     from ..parallel.distributed import setup_process_group
     from ..trainer import CounterfactualTrainer
 
+    if training_args.push_to_hub and training_args.process_index == 0:  # before any model is loaded
+        from ..hub import check_hub_access
+
+        check_hub_access(training_args.hub_token, then=f"train without --push_to_hub and push the saved folder later "
+                         f"with `cf-vlm push {training_args.output_dir} --repo-id {training_args.hub_model_id or 'NAME'}`")
     setup_process_group(training_args)  # before the model: ZeRO-3 partitions it while loading
     model, processor = load_model_and_processor(model_args)
     # The main process validates (and, in skip mode, writes the rejected rows) first; the others then reuse the
@@ -130,6 +135,7 @@ def run(model_args: ModelArguments, data_args: DataArguments, training_args) -> 
         eval_dataset=eval_dataset,
         processing_class=processor,
         peft_config=lora_config(model_args),
+        corpus_name=data_args.dataset,
     )
     result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     metrics = dict(result.metrics)

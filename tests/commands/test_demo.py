@@ -58,6 +58,15 @@ def test_demo_writes_every_output(demo_run):
     out = root / "out"
     for name in ("base", "baseline", "cf-vlm", "baseline-equal-time"):
         assert (out / name / "model.safetensors").exists(), name
+    import yaml
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
+    for name, model in (("base", "base"), ("baseline", "baseline"), ("cf-vlm", "cf-vlm")):
+        meta = yaml.safe_load((out / name / "README.md").read_text().split("---\n")[1])
+        _, scores = model_index_to_eval_results(meta["model-index"])
+        recorded = {(r.dataset_name, r.metric_type): r.metric_value for r in scores}
+        expected = results["models"][model][0]["heldout"]["mean_image_side"]
+        assert recorded[("shapes-world heldout", "mean_image_side")] == pytest.approx(expected, abs=1e-6), name
     assert (out / "results.png").stat().st_size > 10_000
     table = (out / "results.md").read_text()
     for model in ("base", "baseline", "cf-vlm", "baseline (equal wall time)"):

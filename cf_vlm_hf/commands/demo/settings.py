@@ -82,9 +82,9 @@ class DemoSettings:
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-# The demo's values for CounterfactualConfig fields. The CF-VLM arm: K=2, M=4, the paper's weights and margins,
-# with two departures its ablation chose: the "cross" L_csd and the complete counterfactual pairs in L_align
-# (README, "Demo ablation"; --scenario_pairing paper --align_counterfactuals False runs the paper's form).
+# The demo's values for CounterfactualConfig fields. The CF-VLM arm: K=2, M=4, the paper's weights and margins, and
+# the "recommended" preset: the two departures the ablation chose, the "cross" L_csd and the complete counterfactual
+# pairs in L_align (README, "Demo ablation"; --preset paper runs the paper's form).
 CONFIG_DEFAULTS = dict(
     output_dir="cf-vlm-demo",
     max_steps=200,
@@ -92,8 +92,7 @@ CONFIG_DEFAULTS = dict(
     learning_rate=1e-3,
     max_counterfactuals=2,
     max_edits=4,
-    scenario_pairing="cross",
-    align_counterfactuals=True,
+    preset="recommended",
     lr_scheduler_type="cosine",
     weight_decay=0.01,
     save_strategy="no",
@@ -127,6 +126,9 @@ def _apply_quick(target) -> None:
 def _alias(argv: list[str]) -> list[str]:
     out = []
     for arg in argv:
+        if arg.replace("-", "_") == "--no_align_counterfactuals":  # the flag of the demo's earlier bool field
+            out += ["--align_counterfactuals", "False"]
+            continue
         name, eq, value = arg.partition("=")
         key = name[2:].replace("-", "_") if name.startswith("--") else None
         out.append(f"--{ALIASES[key]}{eq}{value}" if key in ALIASES else arg)
