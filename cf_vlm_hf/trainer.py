@@ -9,6 +9,7 @@ the ``eval_`` prefix. What it refuses, and why, is `cf_vlm_hf.safeguards`; how c
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections import defaultdict
@@ -16,8 +17,6 @@ from typing import Any
 
 import torch
 from transformers import Trainer
-
-import logging
 
 from . import checkpoints, safeguards
 from .config import CounterfactualConfig
@@ -230,7 +229,8 @@ class CounterfactualTrainer(Trainer):
 
         try:
             info = card_info_from_trainer(self, model_name, dataset_name, tags, license)
-            card = model_card(info, self.args.model_card_template, repo_id=self.hub_model_id or self.args.hub_model_id)
+            repo_id = self.hub_model_id or self.args.hub_model_id
+            card = model_card(info, self.args.model_card_template, repo_id=repo_id)
         except Exception as err:  # noqa: BLE001 -- the checkpoint itself is already saved
             logger.warning("could not write the model card to %s: %s", folder, err)
             return None

@@ -32,14 +32,16 @@ def test_a_custom_collator_without_counterfactual_fields_is_refused_naming_the_r
 
     trainer = CounterfactualTrainer(model=model, args=config(tmp_path), train_dataset=make_rows(8),
                                     data_collator=collate, processing_class=processor)
-    with pytest.raises(ValueError, match=r"data_collator=function lack \['cf_mask', 'edit_mask'\].*CounterfactualCollator"):
+    with pytest.raises(ValueError, match=r"data_collator=function lack \['cf_mask', 'edit_mask'\].*"
+                                         r"CounterfactualCollator"):
         trainer.train()
 
 
 def test_a_corpus_without_counterfactuals_is_refused_under_cf_vlm(tmp_path):
     model, processor = tiny_clip()
     with pytest.raises(ValueError, match=r"training corpus \(8 rows\) has none.*objective='clip'"):
-        CounterfactualTrainer(model=model, args=config(tmp_path), train_dataset=plain_rows(), processing_class=processor)
+        CounterfactualTrainer(model=model, args=config(tmp_path), train_dataset=plain_rows(),
+                              processing_class=processor)
     CounterfactualTrainer(model=model, args=config(tmp_path, objective="clip"), train_dataset=plain_rows(),
                           processing_class=processor)  # plain fine-tuning on purpose is fine
     from datasets import Dataset, Image

@@ -35,7 +35,8 @@ def check_hub_access(token: str | None = None, endpoint: str | None = None, time
     try:
         info = pool.submit(api.whoami).result(timeout=timeout)
     except concurrent.futures.TimeoutError:
-        raise HubUnavailableError(f"cannot push to the Hub: {where} did not answer within {timeout:g} s{tail}") from None
+        message = f"cannot push to the Hub: {where} did not answer within {timeout:g} s{tail}"
+        raise HubUnavailableError(message) from None
     except (OSError, hub_httpx.HTTPError) as err:
         status = getattr(getattr(err, "response", None), "status_code", None)
         reason = "the token was refused (HTTP 401: log in again)" if status == 401 else \

@@ -42,7 +42,8 @@ def test_the_card_records_objective_corpus_and_the_trainers_evaluation(trained):
     tmp, trainer, metrics = trained
     path = tmp / "out" / "README.md"
     meta = metadata(path)
-    assert {"cf-vlm", "counterfactual"} <= set(meta["tags"]) and meta["pipeline_tag"] == "zero-shot-image-classification"
+    assert {"cf-vlm", "counterfactual"} <= set(meta["tags"])
+    assert meta["pipeline_tag"] == "zero-shot-image-classification"
     assert meta["datasets"] == ["me/shapes-cf"] and meta["library_name"] == "transformers"
     card = ModelCard.load(path)  # parses the model-index, or raises
     name, results = model_index_to_eval_results(meta["model-index"])
