@@ -27,8 +27,8 @@ from datasets.exceptions import DatasetGenerationError
 from .authors_format import authors_record_to_row, is_authors_record
 from .errors import CorpusError, describe_row
 from .paths import PathPolicy
-from .rows import SCHEMA_COLUMNS, check_row, type_name
-from .schema import counterfactual_features
+from .rows import SCHEMA_COLUMNS, check_row, missing_image_message, type_name
+from .schema import corpus_features
 
 REJECTED = "__rejected__"
 UNKNOWN_KEYS = "__unknown_keys__"
@@ -37,7 +37,7 @@ ANNOTATION_SUFFIXES = (".json", ".jsonl")
 
 def annotation_features() -> Features:
     """The corpus schema plus the two columns validation reads and drops (:data:`REJECTED`, :data:`UNKNOWN_KEYS`)."""
-    features = counterfactual_features()
+    features = corpus_features()
     features[REJECTED] = Value("string")
     features[UNKNOWN_KEYS] = List(Value("string"))
     return features
@@ -68,7 +68,7 @@ def iter_records(path: str | os.PathLike) -> Iterator[tuple[int, int | None, dic
                                   "bad_json") from err
             for index, record in enumerate(records):
                 if not isinstance(record, dict):
-                    record = CorpusError(f"{path}, record {index}: not a JSON object", "bad_json")
+                    record = CorpusError(f"row {index}: {path}, record {index}: not a JSON object", "bad_json")
                 yield index, None, record
             return
         index = 0
@@ -78,9 +78,9 @@ def iter_records(path: str | os.PathLike) -> Iterator[tuple[int, int | None, dic
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
-                record = CorpusError(f"{path}, line {line_number}: not valid JSON ({err})", "bad_json")
+                record = CorpusError(f"row {index}: {path}, line {line_number}: not valid JSON ({err})", "bad_json")
             if not isinstance(record, (dict, CorpusError)):
-                record = CorpusError(f"{path}, line {line_number}: not a JSON object", "bad_json")
+                record = CorpusError(f"row {index}: {path}, line {line_number}: not a JSON object", "bad_json")
             yield index, line_number, record
             index += 1
 
@@ -123,12 +123,23 @@ def schema_record_to_row(
                               "duplicate_column")
         row[name] = value
     unknown = [key for key in row if key not in SCHEMA_COLUMNS]
+    if "image" not in row:
+        message = missing_image_message(row, describe_row(record, index))
+        raise CorpusError(f"{message}; note: {unknown_keys_note(unknown)}" if unknown else message, "missing_column")
     if row.get("id") is not None:
         if isinstance(row["id"], (dict, list, bool)):
             raise CorpusError(f"{describe_row(record, index)}, field 'id': expected a string or number, got "
                               f"{type_name(row['id'])}", "not_a_string")
         row["id"] = str(row["id"])
     return {name: row[name] for name in SCHEMA_COLUMNS if name in row}, unknown
+
+
+def unknown_keys_note(keys: list[str]) -> str:
+    """``"key 'cf_image' is not in the schema (did you mean 'cf_images'?)"``"""
+    from .columns import did_you_mean
+
+    parts = [f"{key!r}{did_you_mean(key)}" for key in keys]
+    return f"key{'s' if len(keys) > 1 else ''} {', '.join(parts)} {'are' if len(keys) > 1 else 'is'} not in the schema"
 
 
 def _placeholder(record: Any, error: CorpusError, line: int | None, unknown: list[str]) -> dict[str, Any]:
@@ -165,6 +176,8 @@ def iter_annotation_rows(
                 row, unknown = schema_record_to_row(record, index, image_column, caption_column, image_folder)
             row = check_row(row, index, decode=False, paths=paths)
         except CorpusError as err:
+            if unknown:  # a typo'd key is the likely cause: say so in the error itself
+                err = CorpusError(f"{err}; note: {unknown_keys_note(unknown)}", err.reason)
             yield _placeholder(record, err, line, unknown)
             continue
         out = {name: row.get(name) for name in SCHEMA_COLUMNS}

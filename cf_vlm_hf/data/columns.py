@@ -16,7 +16,7 @@ from datasets import Dataset, Features, Image, IterableDataset, LargeList, List,
 
 from .errors import ROW_INDEX, CorpusError, describe_row
 from .rows import IMAGE_LIST_COLUMNS, LIST_COLUMNS, REQUIRED_COLUMNS, SCHEMA_COLUMNS, TEXT_LIST_COLUMNS
-from .schema import counterfactual_features
+from .schema import corpus_features
 
 INTERNAL_PREFIX = "__"  # columns the loader adds for its own use (``__index__``, ``__rejected__``, ...)
 _STRINGS = ("string", "large_string", "null")
@@ -158,7 +158,7 @@ def missing_list_columns(column_names) -> list[str]:
 
 def fill_missing_columns(dataset: Dataset) -> Dataset:
     """Add each missing list column to a ``Dataset``: empty lists (``edit_captions``: nulls, "none given")."""
-    schema = counterfactual_features()
+    schema = corpus_features()
     for name in missing_list_columns(dataset.column_names):
         value = None if name == "edit_captions" else []
         dataset = dataset.add_column(name, [value] * len(dataset), feature=schema[name])
@@ -172,7 +172,7 @@ def missing_value(name: str):
 
 def target_features(features: Features) -> Features:
     """``features`` with every schema column given its schema type (other columns kept as they are)."""
-    wanted = counterfactual_features()
+    wanted = corpus_features()
     return Features({name: wanted.get(name, feature) for name, feature in features.items()})
 
 

@@ -40,6 +40,6 @@ def describe_row(row: Mapping[str, Any] | None, index: int | str | None) -> str:
         index = row[ROW_INDEX]
     where = f"row {index}" if index is not None else "row"
     row_id = row.get("id") if isinstance(row, Mapping) else None
-    if row_id is not None:
+    if isinstance(row_id, (str, int, float)) and not isinstance(row_id, bool):  # an id of a wrong type is not shown
         where += f" (id {row_id!r})"
     return where

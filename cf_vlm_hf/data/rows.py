@@ -58,7 +58,8 @@ def type_name(value: Any) -> str:
     if isinstance(value, bool):
         return f"a boolean ({value})"
     if isinstance(value, (int, float, np.integer, np.floating)):
-        return f"a number ({'nan' if isinstance(value, float) and math.isnan(value) else value!r})"
+        shown = "nan" if isinstance(value, float) and math.isnan(value) else repr(value)
+        return f"a number ({shown})"
     if isinstance(value, str):
         shown = value if len(value) <= 40 else value[:37] + "..."
         return f"a string ({shown!r})"
@@ -115,7 +116,8 @@ def _check_image(value: Any, where: str, policy: PathPolicy | None) -> Any:
     return resolve_reference(value, policy, where) if policy is not None else value
 
 
-def _missing_image_message(row: Mapping[str, Any], where: str) -> str:
+def missing_image_message(row: Mapping[str, Any], where: str) -> str:
+    """The error for a row without ``image``: the keys it has, and how to name another one."""
     keys = sorted(str(k) for k in row if k != ROW_INDEX)
     return (
         f"{where}: no 'image' field (the row has {keys}); a corpus row needs 'image' and 'caption' "
@@ -140,7 +142,7 @@ def check_row(
     """
     where = describe_row(row, index)
     if "image" not in row:
-        raise CorpusError(_missing_image_message(row, where), "missing_column")
+        raise CorpusError(missing_image_message(row, where), "missing_column")
     if "caption" not in row:
         raise CorpusError(f"{where}: missing column(s) ['caption']", "missing_column")
 

@@ -6,7 +6,7 @@ from datasets import Features, Image, List, Value
 
 
 def counterfactual_features(
-    with_edit_captions: bool = True, with_id: bool = True, with_negative_captions: bool = True
+    with_edit_captions: bool = True, with_id: bool = True, with_negative_captions: bool = False
 ) -> Features:
     """Features of a counterfactual corpus (docs/corpus.md, "The schema").
 
@@ -14,6 +14,10 @@ def counterfactual_features(
     (and optionally ``edit_captions``) its M minimal edits, ``negative_captions`` its caption-only hard negatives
     (captions that do not describe the image and have no image of their own); K, M and their number may differ
     per row and may be 0.
+
+    ``with_negative_captions`` is off by default, so that ``Dataset.from_list(rows, features=...)`` keeps working
+    for rows written before the column existed; every corpus :func:`load_counterfactual_dataset` returns has it
+    (:func:`corpus_features`).
     """
     features = {
         "image": Image(),
@@ -30,6 +34,11 @@ def counterfactual_features(
     if with_id:
         features["id"] = Value("string")
     return Features(features)
+
+
+def corpus_features() -> Features:
+    """The features of every loaded corpus: :func:`counterfactual_features` with ``negative_captions``."""
+    return counterfactual_features(with_negative_captions=True)
 
 
 def without_decoding(features: Features) -> Features:

@@ -76,7 +76,9 @@ def annotation_splits(folder: str) -> dict[str, tuple[str, bool, str]] | None:
     nested = {n: (p, True, os.path.dirname(p)) for n, p in nested.items() if os.path.isfile(p)}
     if nested:
         return nested
-    if any(n.endswith(_SHARD_SUFFIXES) for n in names) or os.path.isdir(os.path.join(folder, "data")):
+    data = os.path.join(folder, "data")  # the Hub layout: data/SPLIT-*.parquet
+    shards = os.listdir(data) if os.path.isdir(data) else []
+    if any(n.endswith(_SHARD_SUFFIXES) for n in names + shards):
         return None
     files = {os.path.splitext(n)[0]: os.path.join(folder, n) for n in names if n.endswith(ANNOTATION_SUFFIXES)}
     files = {split: path for split, path in files.items() if os.path.isfile(path)}

@@ -27,7 +27,7 @@ from .columns import cast_to_schema, did_you_mean, missing_value, target_feature
 from .errors import CorpusError, CorpusWarning, describe_row
 from .paths import PathPolicy, image_path, local_root, resolve_table_paths
 from .rows import IMAGE_COLUMNS, LIST_COLUMNS, SCHEMA_COLUMNS, check_row, check_unique_id, unknown_edit_types
-from .schema import counterfactual_features
+from .schema import corpus_features
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ class ValidationReport:
 
     ``reasons`` counts rejected rows per reason code (see :class:`CorpusError`); ``unknown_edit_types`` counts
     the edit types outside ``KNOWN_EDIT_TYPES`` (those rows are kept); ``unknown_keys`` counts, per key or column
-    outside the schema, the rows that have it (not used).
+    outside the schema in an annotation file, the records that have it (dropped); ``unknown_columns`` lists the
+    columns outside the schema of a ``datasets`` corpus (kept, not used).
     """
 
     total: int = 0
@@ -51,6 +52,7 @@ class ValidationReport:
     reasons: Counter = field(default_factory=Counter)
     unknown_edit_types: Counter = field(default_factory=Counter)
     unknown_keys: Counter = field(default_factory=Counter)
+    unknown_columns: list = field(default_factory=list)
     rejected_path: str | None = None
 
     def summary(self) -> str:
@@ -67,7 +69,7 @@ def unknown_keys_message(counts: Counter) -> str:
     """The warning for keys outside the schema, with counts and "did you mean" for near misses."""
     parts = [f"{key!r} in {n} row{'s' if n != 1 else ''}{did_you_mean(key)}" for key, n in sorted(counts.items())]
     return (
-        "corpus has keys outside the schema, not used: " + ", ".join(parts) + ". The schema's keys are "
+        "corpus records have keys outside the schema, dropped: " + ", ".join(parts) + ". The schema's keys are "
         + ", ".join(SCHEMA_COLUMNS) + " (map other names with image_column=... / caption_column=...)"
     )
 
@@ -82,12 +84,18 @@ class _RowChecker:
         self.decode_images = decode_images
         self.paths = paths
         self.unknown_columns = list(unknown_columns)
-        self.report = ValidationReport(rejected_path=os.fspath(rejected_path) if rejected_path else None)
+        self.report = ValidationReport(rejected_path=os.fspath(rejected_path) if rejected_path else None,
+                                       unknown_columns=self.unknown_columns)
         self.rewrite_paths = False  # some stored path differs from the path checked: rewrite before use
         self._seen_ids: set = set()
         self._rejected_file = None
 
     def __enter__(self):
+        if self.unknown_columns:  # known before any row: said first, so that an error further on is understood
+            parts = [f"{name!r}{did_you_mean(name)}" for name in self.unknown_columns]
+            warnings.warn(f"corpus has columns outside the schema, kept but not used: {', '.join(parts)}. The "
+                          f"schema's columns are {', '.join(SCHEMA_COLUMNS)} (map other names with image_column=... "
+                          "/ caption_column=...)", CorpusWarning, stacklevel=4)
         # Reset on every pass: iterating a streamed corpus twice must not double the counts or the file.
         self.report.total = self.report.kept = self.report.rejected = 0
         for counter in (self.report.reasons, self.report.unknown_edit_types, self.report.unknown_keys):
@@ -108,7 +116,6 @@ class _RowChecker:
     def accept(self, row: dict[str, Any], index: int) -> dict[str, Any] | None:
         """Return the row normalised (images still encoded, paths resolved) if clean; else raise or record it."""
         self.report.total += 1
-        self.report.unknown_keys.update(self.unknown_columns)
         self.report.unknown_keys.update(row.get(UNKNOWN_KEYS) or [])
         line = None
         try:
@@ -193,9 +200,9 @@ def _validated_rows(source: IterableDataset, checker: _RowChecker, names: tuple)
 
 def _streamed_features(features: Features | None) -> Features:
     if features is None:  # types unknown: the schema's columns only
-        return counterfactual_features()
+        return corpus_features()
     out = target_features(Features({k: v for k, v in features.items() if k not in _INTERNAL}))
-    for name, feature in counterfactual_features().items():
+    for name, feature in corpus_features().items():
         out.setdefault(name, feature)
     return out
 

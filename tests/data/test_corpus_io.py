@@ -71,9 +71,7 @@ def make_rows(n=6):
 
 
 def corpus(rows=None):
-    # Rows without `negative_captions` (a corpus built before that column existed): the loaders add it empty.
-    features = counterfactual_features(with_negative_captions=False)
-    return Dataset.from_list(rows if rows is not None else make_rows(), features=features)
+    return Dataset.from_list(rows if rows is not None else make_rows(), features=counterfactual_features())
 
 
 def assert_same_rows(loaded, rows):
