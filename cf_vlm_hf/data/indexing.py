@@ -53,7 +53,7 @@ class IndexedRows:
 
     @property
     def features(self) -> Features:
-        features = without_decoding(self.dataset.features)
+        features = self.dataset.features if self.decode_images else without_decoding(self.dataset.features)
         features[ROW_INDEX] = Value("int64")
         return features
 

@@ -25,6 +25,7 @@ from datasets import Dataset, DatasetDict, IterableDataset, IterableDatasetDict,
 
 from .annotations import ANNOTATION_SUFFIXES, load_annotation_file
 from .columns import rename_to_schema
+from .errors import CorpusError
 from .paths import PathPolicy, local_root
 
 IN_MEMORY = (Dataset, DatasetDict, IterableDataset, IterableDatasetDict)
@@ -138,7 +139,7 @@ def open_source(
             return raw, policy
         if path.endswith(".parquet"):
             policy = local_policy(folder, "the parquet file's folder", root, allow_outside_root)
-            raw = load_dataset("parquet", data_files=path, split=split, streaming=streaming, **kwargs)
+            raw = _read(path, "parquet", data_files=path, split=split, streaming=streaming, **kwargs)
             return _rename(raw, image_column, caption_column), policy
         raise ValueError(f"cannot load a corpus from {path!r}: expected .parquet, .json or .jsonl")
 
@@ -187,7 +188,7 @@ def _open_folder(path, split, streaming, image_column, caption_column, root, all
     policy = local_policy(path, "the corpus folder", root, allow_outside_root)
     if not streaming:
         kwargs = dict(kwargs, cache_dir=local_folder_cache(path, kwargs.get("cache_dir")))
-    raw = load_dataset(path, split=split, streaming=streaming, **kwargs)
+    raw = _read(path, path, split=split, streaming=streaming, **kwargs)
     return _rename(raw, image_column, caption_column), policy
 
 
@@ -196,7 +197,7 @@ def _load_hub(repo_id: str, split, streaming, kwargs):
     from datasets.exceptions import DatasetNotFoundError
 
     try:
-        return load_dataset(repo_id, split=split, streaming=streaming, **kwargs)
+        return _read(repo_id, repo_id, split=split, streaming=streaming, **kwargs)
     except DatasetNotFoundError as err:
         raise FileNotFoundError(
             f"no local file or folder {repo_id!r}, and no Hub dataset of that name ({err})"
@@ -206,6 +207,17 @@ def _load_hub(repo_id: str, split, streaming, kwargs):
             f"cannot load corpus {repo_id!r}: it is no local file or folder, and the Hugging Face Hub cannot be "
             f"reached ({err}); check the name, the network, or HF_HUB_OFFLINE"
         ) from None
+
+
+def _read(source: str, *args, **kwargs):
+    """``datasets.load_dataset``, a failure to read the data (a broken shard) named as the corpus's."""
+    from datasets.exceptions import DatasetGenerationError
+
+    try:
+        return load_dataset(*args, **kwargs)
+    except DatasetGenerationError as err:
+        cause = err.__cause__ or err.__context__ or err
+        raise CorpusError(f"cannot read the corpus {source!r}: {type(cause).__name__}: {cause}", "unreadable") from err
 
 
 def _rename(raw, image_column, caption_column):

@@ -270,3 +270,25 @@ def test_check_row_prefers_the_row_index_over_the_batch_position():
         check_row(row, index="0 of the batch")
     with pytest.raises(CorpusError, match=r"^row 0 of the batch, field 'image'"):
         check_row({"image": None, "caption": "x"}, index="0 of the batch")
+
+
+def test_a_broken_shard_is_named(tmp_path):
+    rows = [{"image": {"bytes": png(i), "path": None}, "caption": f"c{i}", "id": f"x{i}"} for i in range(6)]
+    dataset = Dataset.from_list(rows).cast_column("image", datasets.Image())
+    os.makedirs(tmp_path / "c" / "data")
+    for k in range(2):
+        shard = tmp_path / "c" / "data" / f"train-0000{k}-of-00002.parquet"
+        dataset.select(range(3 * k, 3 * k + 3)).to_parquet(str(shard))
+    broken = tmp_path / "c" / "data" / "train-00001-of-00002.parquet"
+    broken.write_bytes(broken.read_bytes()[:40])  # cut short
+    streamed = load_counterfactual_dataset(tmp_path / "c", streaming=True)
+    seen = []
+    with pytest.raises(CorpusError) as info:
+        for row in streamed:
+            seen.append(row["id"])
+    assert seen == ["x0", "x1", "x2"] and info.value.reason == "unreadable"
+    assert str(info.value).startswith("row 3: the corpus cannot be read here (")
+    with pytest.raises(CorpusError) as info:
+        load_counterfactual_dataset(tmp_path / "c")
+    assert info.value.reason == "unreadable"
+    assert str(info.value).startswith(f"cannot read the corpus {str(tmp_path / 'c')!r}: ")
