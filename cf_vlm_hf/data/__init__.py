@@ -12,7 +12,7 @@ from .loading import load_counterfactual_dataset
 from .paths import PathPolicy
 from .rows import KNOWN_EDIT_TYPES, check_row
 from .saving import save_counterfactual_dataset
-from .schema import counterfactual_features
+from .schema import corpus_features, counterfactual_features
 from .validation import ValidationReport, validate_counterfactual_dataset
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "ValidationReport",
     "check_row",
     "corpus_card",
+    "corpus_features",
     "corpus_statistics",
     "counterfactual_features",
     "decode_image",

@@ -122,6 +122,8 @@ def open_source(
             raw = _pick(dict(raw), split, "the corpus", type(raw))
         if streaming and isinstance(raw, Dataset):
             raw = raw.to_iterable_dataset()
+        elif streaming and isinstance(raw, DatasetDict):
+            raw = IterableDatasetDict({name: part.to_iterable_dataset() for name, part in raw.items()})
         return _rename(raw, image_column, caption_column), in_memory_policy(root, allow_outside_root)
 
     path = os.fspath(source)
