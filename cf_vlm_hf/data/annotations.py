@@ -46,43 +46,50 @@ def annotation_features() -> Features:
 def iter_records(path: str | os.PathLike) -> Iterator[tuple[int, int | None, dict | CorpusError]]:
     """Yield ``(index, line_number, record)`` from a JSONL file, or from a JSON file holding a list of records.
 
-    A line that is not a JSON object is yielded as a :class:`CorpusError` naming the file and line (reason
-    ``"bad_json"``) in place of its record, so that a reader can skip it. A JSON list file is parsed whole: a
-    syntax error in it is raised, since no record of it can be trusted.
+    A line that is not a JSON object (or not UTF-8 text) is yielded as a :class:`CorpusError` naming the file and
+    line (reason ``"bad_json"``) in place of its record, so that a reader can skip it. A JSON list file is parsed
+    whole: a syntax error in it is raised, since no record of it can be trusted. A UTF-8 byte order mark is allowed.
     """
     path = os.fspath(path)
-    with open(path, encoding="utf-8") as f:
-        first = ""
-        while not first:
-            char = f.read(1)
-            if not char:
-                return
-            first = char.strip()
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
         f.seek(0)
-        if first == "[":  # one JSON array; the format itself forces reading it whole
+        if head.startswith(b"["):  # one JSON array; the format itself forces reading it whole
             try:
-                records = json.load(f)
-            except json.JSONDecodeError as err:
+                records = json.loads(f.read().decode("utf-8-sig"))
+            except (UnicodeDecodeError, json.JSONDecodeError) as err:
                 raise CorpusError(f"{path}: not valid JSON ({err}); a JSON list file is read whole, so skip mode "
                                   "cannot drop one bad record of it (write JSONL, one record a line)",
                                   "bad_json") from err
-            for index, record in enumerate(records):
+            for index, record in enumerate(records if isinstance(records, list) else [records]):
                 if not isinstance(record, dict):
                     record = CorpusError(f"row {index}: {path}, record {index}: not a JSON object", "bad_json")
                 yield index, None, record
             return
         index = 0
-        for line_number, line in enumerate(f, start=1):
-            if not line.strip():
+        for line_number, raw in enumerate(f, start=1):
+            record = _parse_line(raw, line_number == 1, f"row {index}: {path}, line {line_number}")
+            if record is None:
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                record = CorpusError(f"row {index}: {path}, line {line_number}: not valid JSON ({err})", "bad_json")
-            if not isinstance(record, (dict, CorpusError)):
-                record = CorpusError(f"row {index}: {path}, line {line_number}: not a JSON object", "bad_json")
             yield index, line_number, record
             index += 1
+
+
+def _parse_line(raw: bytes, first: bool, where: str) -> dict | CorpusError | None:
+    """One JSONL line as a record, a CorpusError for a bad one, None for a blank one."""
+    try:
+        line = raw.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError as err:
+        return CorpusError(f"{where}: not UTF-8 text ({err})", "bad_json")
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as err:
+        return CorpusError(f"{where}: not valid JSON ({err})", "bad_json")
+    if not isinstance(record, dict):
+        return CorpusError(f"{where}: not a JSON object", "bad_json")
+    return record
 
 
 def sniff_authors_format(path: str | os.PathLike) -> bool:

@@ -292,3 +292,37 @@ def test_a_broken_shard_is_named(tmp_path):
         load_counterfactual_dataset(tmp_path / "c")
     assert info.value.reason == "unreadable"
     assert str(info.value).startswith(f"cannot read the corpus {str(tmp_path / 'c')!r}: ")
+
+
+def test_byte_order_mark_is_read_and_a_line_that_is_not_utf8_is_a_row_fault(tmp_path):
+    path = write_corpus(tmp_path / "c", {})
+    lines = open(path, "rb").read().splitlines()
+    lines[0] = b"\xef\xbb\xbf" + lines[0]  # a BOM, as some editors write
+    lines[2] = lines[2].replace(b"a red cube", b"caf\xe9")  # latin-1, not UTF-8
+    open(path, "wb").write(b"\n".join(lines) + b"\n")
+    with pytest.raises(CorpusError, match=r"^row 2: .*train\.jsonl, line 3: not UTF-8 text \('utf-8' codec"):
+        load_counterfactual_dataset(path)
+    with pytest.warns(CorpusWarning, match=r"1 rejected \(bad_json: 1\)"):
+        assert load_counterfactual_dataset(path, on_error="skip")["id"] == ["r0", "r1", "r3"]
+
+
+@pytest.mark.parametrize("kind, part", [("directory", "image cannot be decoded ("), ("empty_file", "cannot identify"),
+                                        ("truncated", "image cannot be decoded ("), ("text_file", "cannot identify"),
+                                        ("missing", "image file not found: ")])
+def test_image_files_that_are_not_images_are_named(tmp_path, kind, part):
+    folder = tmp_path / "c"
+    path = write_corpus(folder, {"image": "b.png"})
+    whole = png(3) * 1
+    target = folder / "b.png"
+    if kind == "directory":
+        os.makedirs(target)
+    elif kind == "empty_file":
+        target.write_bytes(b"")
+    elif kind == "truncated":
+        target.write_bytes(whole[: len(whole) // 2])
+    elif kind == "text_file":
+        target.write_text("hello")
+    with pytest.raises(CorpusError) as info:
+        load_counterfactual_dataset(path)
+    assert str(info.value).startswith("row 2 (id 'bad'), field 'image': ") and part in str(info.value)
+    assert info.value.reason == ("missing_image" if kind == "missing" else "undecodable_image")
