@@ -75,6 +75,9 @@ def load_split(data_args: DataArguments, split: str, num_anchors: int | None = N
         streaming=data_args.streaming,
         on_error=data_args.on_error,
         rejected_path=data_args.rejected_path,
+        allow_outside_root=data_args.allow_outside_root,
+        image_column=data_args.image_column,
+        caption_column=data_args.caption_column,
         **kwargs,
     )
 

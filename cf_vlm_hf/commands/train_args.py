@@ -82,9 +82,10 @@ class DataArguments:
 
     dataset: str = field(
         metadata={
-            "help": "The corpus: a Hub dataset id, a local folder (parquet shards or save_to_disk), a .parquet file, "
-            "a .jsonl/.json file in the corpus schema or the CF-VLM authors' format, or 'shapes-world' to generate "
-            "the embedded procedural corpus (sized by the shapes_world_* / num_*_anchors arguments)."
+            "help": "The corpus: a Hub dataset id; a local folder (parquet shards, save_to_disk, an ImageFolder with "
+            "metadata.jsonl, or SPLIT.jsonl files, one split each); a .parquet file; a .jsonl/.json file in the "
+            "corpus schema or the CF-VLM authors' format (docs/corpus.md); or 'shapes-world' to generate the "
+            "embedded procedural corpus (sized by the shapes_world_* / num_*_anchors arguments)."
         }
     )
     train_split: str = field(default="train", metadata={"help": "Split to train on."})
@@ -109,6 +110,20 @@ class DataArguments:
     )
     rejected_path: str | None = field(
         default=None, metadata={"help": "With on_error='skip': a JSONL file listing the rows dropped and why."}
+    )
+    image_column: str | None = field(
+        default=None,
+        metadata={"help": "The corpus column (or JSON key) holding the anchor image, when it is not 'image' (e.g. "
+                  "image_path)."},
+    )
+    caption_column: str | None = field(
+        default=None,
+        metadata={"help": "The corpus column (or JSON key) holding the anchor caption, when it is not 'caption'."},
+    )
+    allow_outside_root: bool = field(
+        default=False,
+        metadata={"help": "Accept image paths outside the corpus root (the annotation file's or corpus folder; a "
+                  "symlink placed under it is followed anyway). Only for a corpus you trust: see docs/corpus.md."},
     )
     dataset_revision: str | None = field(
         default=None, metadata={"help": "Branch, tag or commit of a Hub dataset; default: the latest."}

@@ -21,6 +21,7 @@ class CorpusStatistics:
     edit_types: Counter = field(default_factory=Counter)
     num_counterfactuals: Counter = field(default_factory=Counter)  # K -> rows
     num_edits: Counter = field(default_factory=Counter)  # M -> rows
+    num_negative_captions: Counter = field(default_factory=Counter)  # caption-only negatives -> rows
     image_sizes: Counter = field(default_factory=Counter)  # "WxH" -> images, all image columns
 
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
@@ -30,6 +31,7 @@ class CorpusStatistics:
             self.edit_types.update(row.get("edit_types") or [])
             self.num_counterfactuals[len(row.get("cf_captions") or [])] += 1
             self.num_edits[len(row.get("edit_types") or [])] += 1
+            self.num_negative_captions[len(row.get("negative_captions") or [])] += 1
             for column in _IMAGE_COLUMNS:
                 value = row.get(column)
                 for image in value if isinstance(value, list) else [value]:
@@ -108,7 +110,8 @@ def corpus_card(
         "`cf_vlm_hf.save_counterfactual_dataset`. Each row holds a factual anchor (`image`, `caption`), "
         "K complete counterfactual pairs (`cf_images`, `cf_captions`) and M minimal edits of the anchor image "
         "(`edit_images`, `edit_types`, optional `edit_captions`), which with the original caption are hard "
-        "negatives.\n",
+        "negatives, and optional caption-only negatives (`negative_captions`: captions that do not describe the "
+        "image and have no image of their own).\n",
         f"Source: {source or 'not recorded'}\n",
         "Load it with `cf_vlm_hf.load_counterfactual_dataset(...)` (validated) or `datasets.load_dataset(...)`.\n",
     ]
@@ -121,6 +124,9 @@ def corpus_card(
             _table(("K", "rows"), stats.num_counterfactuals),
             "### Minimal edits per row (M)\n",
             _table(("M", "rows"), stats.num_edits),
+            f"### Caption-only negatives per row ({sum(k * n for k, n in stats.num_negative_captions.items())} in "
+            "all)\n",
+            _table(("negatives", "rows"), stats.num_negative_captions),
             "### Image sizes (all image columns)\n",
             _table(("size", "images"), stats.image_sizes),
         ]

@@ -1,108 +1,80 @@
-"""One corpus row: decoding its images and checking its fields.
+"""One corpus row: checking its fields (types first, before anything is cast) and decoding its images.
 
-A row follows the corpus schema of docs/DESIGN.md::
+A row follows the corpus schema (docs/corpus.md)::
 
-    image          PIL image (or {"bytes", "path"} dict, or a path)
-    caption        str
-    cf_images      list of images      (K entries, K may be 0)
-    cf_captions    list of str         (same length as cf_images)
-    edit_images    list of images      (M entries, M may be 0)
-    edit_types     list of str         (same length as edit_images)
-    edit_captions  optional list of str (same length as edit_images)
-    id             optional
+    image              an image: a PIL image, a {"bytes", "path"} dict, raw bytes, a path or an array
+    caption            str
+    cf_images          list of images   (K entries, K may be 0)
+    cf_captions        list of str      (same length as cf_images)
+    edit_images        list of images   (M entries, M may be 0)
+    edit_types         list of str      (same length as edit_images)
+    edit_captions      list of str, optional (same length as edit_images)
+    negative_captions  list of str, optional: captions that do not describe the image, with no image of their own
+    id                 optional
 
-Every error raised here is a :class:`CorpusError` whose message names the row (its position and its ``id``
-when it has one) and the field, so a bad row in a million can be found and fixed.
+A missing (or null) list means an empty one; a missing ``edit_captions`` means "none given". Every error raised
+here is a :class:`CorpusError` whose message names the row (its position and its ``id`` when it has one) and the
+field, so a bad row in a million can be found and fixed.
 """
 
 from __future__ import annotations
 
-import io
+import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-REQUIRED_COLUMNS = ("image", "caption", "cf_images", "cf_captions", "edit_images", "edit_types")
-OPTIONAL_COLUMNS = ("edit_captions", "id")
+from .errors import ROW_INDEX, CorpusError, CorpusWarning, describe_row
+from .images import decode_image
+from .paths import PathPolicy, resolve_image_path, resolve_reference
 
+REQUIRED_COLUMNS = ("image", "caption")
+IMAGE_LIST_COLUMNS = ("cf_images", "edit_images")
+TEXT_LIST_COLUMNS = ("cf_captions", "edit_types", "edit_captions", "negative_captions")
+LIST_COLUMNS = ("cf_images", "cf_captions", "edit_images", "edit_types", "edit_captions", "negative_captions")
+OPTIONAL_COLUMNS = ("edit_captions", "negative_captions", "id")
+SCHEMA_COLUMNS = (*REQUIRED_COLUMNS, *LIST_COLUMNS, "id")
+IMAGE_COLUMNS = ("image", *IMAGE_LIST_COLUMNS)
 
 # The edit types the project knows (docs/DESIGN.md); an unknown one is only warned about, never rejected.
 KNOWN_EDIT_TYPES = frozenset(
     {"color", "shape", "size", "relation", "binding", "count", "existence", "attribute", "object", "action", "cause"}
 )
 
-
-class CorpusError(ValueError):
-    """A corpus row that cannot be used; the message names the row and the field.
-
-    ``reason`` is a short stable code (``"undecodable_image"``, ``"cf_length_mismatch"``, ...) used to count
-    rejected rows by cause.
-    """
-
-    def __init__(self, message: str, reason: str = "invalid_row"):
-        super().__init__(message)
-        self.reason = reason
+__all__ = [
+    "IMAGE_COLUMNS", "KNOWN_EDIT_TYPES", "LIST_COLUMNS", "OPTIONAL_COLUMNS", "REQUIRED_COLUMNS", "ROW_INDEX",
+    "SCHEMA_COLUMNS", "CorpusError", "CorpusWarning", "check_row", "check_unique_id", "decode_image",
+    "describe_row", "resolve_image_path", "unknown_edit_types",
+]
 
 
-class CorpusWarning(UserWarning):
-    """Something in a corpus that is suspicious but usable (unknown edit type) or rows dropped in ``skip`` mode."""
+def type_name(value: Any) -> str:
+    """How messages name a wrong value's type: ``a number (nan)``, ``a list``, ``null``, ``a string ('x')``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({value})"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        shown = "nan" if isinstance(value, float) and math.isnan(value) else repr(value)
+        return f"a number ({shown})"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"a string ({shown!r})"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a dict"
+    return f"a {type(value).__name__}"
 
 
-def describe_row(row: Mapping[str, Any], index: int | None) -> str:
-    """``"row 12 (id 'abc')"`` — how errors name a row."""
-    where = f"row {index}" if index is not None else "row"
-    row_id = row.get("id") if isinstance(row, Mapping) else None
-    if row_id is not None:
-        where += f" (id {row_id!r})"
-    return where
-
-
-def decode_image(value: Any, where: str) -> Image.Image:
-    """Return ``value`` as a loaded RGB PIL image.
-
-    Accepts a PIL image, a ``datasets`` Image dict (``{"bytes": ..., "path": ...}``), raw bytes, a file path,
-    or an HxWx3 uint8 array. ``where`` names the row and field in the error raised for anything else.
-    """
-    try:
-        if isinstance(value, Image.Image):
-            image = value
-        elif isinstance(value, Mapping):
-            if value.get("bytes") is not None:
-                image = Image.open(io.BytesIO(value["bytes"]))
-            elif value.get("path"):
-                image = _open_path(value["path"], where)
-            else:
-                raise CorpusError(f"{where}: image dict has neither 'bytes' nor 'path'", "missing_image")
-        elif isinstance(value, (bytes, bytearray)):
-            image = Image.open(io.BytesIO(value))
-        elif isinstance(value, (str, os.PathLike)):
-            image = _open_path(value, where)
-        elif isinstance(value, np.ndarray):
-            image = Image.fromarray(value)
-        elif value is None:
-            raise CorpusError(f"{where}: image is missing (None)", "missing_image")
-        else:
-            raise CorpusError(f"{where}: cannot read an image from a {type(value).__name__}", "undecodable_image")
-        image.load()
-    except CorpusError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise CorpusError(f"{where}: image cannot be decoded ({err})", "undecodable_image") from err
-    return image if image.mode == "RGB" else image.convert("RGB")
-
-
-def _open_path(path: str | os.PathLike, where: str) -> Image.Image:
-    if not os.path.exists(path):
-        raise CorpusError(f"{where}: image file not found: {os.fspath(path)!r}", "missing_image")
-    return Image.open(path)
-
-
-def _check_text(value: Any, where: str) -> str:
+def _check_text(value: Any, where: str, what: str = "text") -> str:
+    if value is None:
+        raise CorpusError(f"{where}: {what} is missing (null)", "missing_text")
     if not isinstance(value, str):
-        raise CorpusError(f"{where}: expected a string, got {type(value).__name__}", "not_a_string")
+        raise CorpusError(f"{where}: expected a string, got {type_name(value)}", "not_a_string")
     if not value.strip():
         raise CorpusError(f"{where}: text is empty", "empty_text")
     return value
@@ -112,33 +84,85 @@ def _check_list(row: Mapping[str, Any], field: str, where: str) -> list:
     value = row.get(field)
     if value is None:
         return []
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise CorpusError(f"{where}: field '{field}' must be a list, got {type(value).__name__}", "not_a_list")
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if not isinstance(value, (list, tuple)):
+        hint = f"; write [{value!r}]" if isinstance(value, str) else ""
+        raise CorpusError(f"{where}, field '{field}': must be a list, got {type_name(value)}{hint}", "not_a_list")
     return list(value)
 
 
-def check_row(row: Mapping[str, Any], index: int | None = None, decode: bool = True) -> dict[str, Any]:
-    """Validate one row and return it normalised (lists, RGB images when ``decode``).
+def _check_image(value: Any, where: str, policy: PathPolicy | None) -> Any:
+    """Type-check one image reference (no decoding) and resolve its path by ``policy``."""
+    if value is None:
+        raise CorpusError(f"{where}: image is missing (None)", "missing_image")
+    if isinstance(value, Mapping):
+        path, data = value.get("path"), value.get("bytes")
+        if data is not None and not isinstance(data, (bytes, bytearray)):
+            raise CorpusError(f"{where}: image 'bytes' must be bytes, got {type_name(data)}", "not_an_image")
+        if path is not None and not isinstance(path, str):
+            raise CorpusError(f"{where}: image 'path' must be a string, got {type_name(path)}", "not_an_image")
+        if data is None and not path:
+            raise CorpusError(f"{where}: image dict has neither 'bytes' nor 'path'", "missing_image")
+    elif isinstance(value, str):
+        if not value.strip():
+            raise CorpusError(f"{where}: image path is empty", "missing_image")
+    elif not isinstance(value, (Image.Image, bytes, bytearray, np.ndarray, os.PathLike)):
+        raise CorpusError(
+            f"{where}: expected an image (a path, a {{'path': ...}} or {{'bytes': ...}} dict, or a PIL image), "
+            f"got {type_name(value)}",
+            "not_an_image",
+        )
+    return resolve_reference(value, policy, where) if policy is not None else value
 
-    Raises :class:`CorpusError` naming the row and field for: a missing column, an empty caption, a
-    ``cf_images``/``cf_captions`` or ``edit_images``/``edit_types``/``edit_captions`` length mismatch, an image
-    that is missing or cannot be decoded.
+
+def missing_image_message(row: Mapping[str, Any], where: str) -> str:
+    """The error for a row without ``image``: the keys it has, and how to name another one."""
+    keys = sorted(str(k) for k in row if k != ROW_INDEX)
+    return (
+        f"{where}: no 'image' field (the row has {keys}); a corpus row needs 'image' and 'caption' "
+        "(name other columns with image_column=... / caption_column=..., cf-vlm train --image_column ...)"
+    )
+
+
+def check_row(
+    row: Mapping[str, Any], index: int | str | None = None, decode: bool = True, paths: PathPolicy | None = None
+) -> dict[str, Any]:
+    """Validate one row and return it normalised: lists (missing ones empty), RGB images when ``decode``.
+
+    ``index`` names the row in errors (a :data:`ROW_INDEX` entry in the row wins). ``paths`` resolves and
+    confines image paths (:class:`~cf_vlm_hf.data.paths.PathPolicy`); without it paths are used as they are.
+    ``edit_captions`` comes back as a list of M strings, or None when the row gives none (missing, null, or empty
+    beside M > 0 edits).
+
+    Raises :class:`CorpusError` naming the row and field for: a missing ``image``/``caption``; a caption or list
+    entry that is not a non-empty string (a number, NaN, null, a list); a list field that is not a list (a
+    string); an image reference of the wrong type, missing, outside the corpus root, or (``decode``) not
+    decodable; a ``cf_images``/``cf_captions`` or ``edit_images``/``edit_types``/``edit_captions`` length mismatch.
     """
     where = describe_row(row, index)
-    missing = [c for c in ("image", "caption") if c not in row]
-    if missing:
-        raise CorpusError(f"{where}: missing column(s) {missing}", "missing_column")
+    if "image" not in row:
+        raise CorpusError(missing_image_message(row, where), "missing_column")
+    if "caption" not in row:
+        raise CorpusError(f"{where}: missing column(s) ['caption']", "missing_column")
 
-    caption = _check_text(row["caption"], f"{where}, field 'caption'")
-    cf_images = _check_list(row, "cf_images", where)
-    cf_captions = _check_list(row, "cf_captions", where)
-    edit_images = _check_list(row, "edit_images", where)
-    edit_types = _check_list(row, "edit_types", where)
-    edit_captions = row.get("edit_captions")
+    caption = _check_text(row["caption"], f"{where}, field 'caption'", "caption")
+    lists = {name: _check_list(row, name, where) for name in LIST_COLUMNS}
+    cf_images, cf_captions = lists["cf_images"], lists["cf_captions"]
+    edit_images, edit_types = lists["edit_images"], lists["edit_types"]
+    edit_captions = lists["edit_captions"] if row.get("edit_captions") is not None else None
+    if edit_captions is not None and not edit_captions and edit_images:
+        edit_captions = None  # an empty list beside M edits: none given
 
     if len(cf_images) != len(cf_captions):
+        hint = ""
+        if not cf_images:
+            hint = (
+                "; captions that describe no image of their own are caption-only negatives: put them in "
+                "'negative_captions'"
+            )
         raise CorpusError(
-            f"{where}: 'cf_images' has {len(cf_images)} entries but 'cf_captions' has {len(cf_captions)}",
+            f"{where}: 'cf_images' has {len(cf_images)} entries but 'cf_captions' has {len(cf_captions)}{hint}",
             "cf_length_mismatch",
         )
     if len(edit_images) != len(edit_types):
@@ -146,41 +170,30 @@ def check_row(row: Mapping[str, Any], index: int | None = None, decode: bool = T
             f"{where}: 'edit_images' has {len(edit_images)} entries but 'edit_types' has {len(edit_types)}",
             "edit_length_mismatch",
         )
-    if edit_captions is not None:
-        edit_captions = _check_list(row, "edit_captions", where)
-        if len(edit_captions) != len(edit_images):
-            raise CorpusError(
-                f"{where}: 'edit_images' has {len(edit_images)} entries but 'edit_captions' has "
-                f"{len(edit_captions)}",
-                "edit_length_mismatch",
-            )
-        edit_captions = [_check_text(t, f"{where}, field 'edit_captions[{j}]'") for j, t in enumerate(edit_captions)]
+    if edit_captions is not None and len(edit_captions) != len(edit_images):
+        raise CorpusError(
+            f"{where}: 'edit_images' has {len(edit_images)} entries but 'edit_captions' has {len(edit_captions)}",
+            "edit_length_mismatch",
+        )
 
-    cf_captions = [_check_text(t, f"{where}, field 'cf_captions[{k}]'") for k, t in enumerate(cf_captions)]
-    edit_types = [_check_text(t, f"{where}, field 'edit_types[{j}]'") for j, t in enumerate(edit_types)]
+    texts = {}
+    for name in TEXT_LIST_COLUMNS:
+        values = edit_captions if name == "edit_captions" else lists[name]
+        if values is not None:
+            values = [_check_text(t, f"{where}, field '{name}[{k}]'") for k, t in enumerate(values)]
+        texts[name] = values
 
+    image = _check_image(row["image"], f"{where}, field 'image'", paths)
+    cf_images = [_check_image(v, f"{where}, field 'cf_images[{k}]'", paths) for k, v in enumerate(cf_images)]
+    edit_images = [_check_image(v, f"{where}, field 'edit_images[{j}]'", paths) for j, v in enumerate(edit_images)]
     if decode:
-        image = decode_image(row["image"], f"{where}, field 'image'")
+        image = decode_image(image, f"{where}, field 'image'")
         cf_images = [decode_image(v, f"{where}, field 'cf_images[{k}]'") for k, v in enumerate(cf_images)]
         edit_images = [decode_image(v, f"{where}, field 'edit_images[{j}]'") for j, v in enumerate(edit_images)]
-    else:
-        image = row["image"]
-        if image is None:
-            raise CorpusError(f"{where}, field 'image': image is missing (None)", "missing_image")
 
     out = dict(row)
-    out.update(
-        image=image,
-        caption=caption,
-        cf_images=cf_images,
-        cf_captions=cf_captions,
-        edit_images=edit_images,
-        edit_types=edit_types,
-    )
-    if edit_captions is not None:
-        out["edit_captions"] = edit_captions
+    out.update(image=image, caption=caption, cf_images=cf_images, edit_images=edit_images, **texts)
     return out
-
 
 
 def check_unique_id(row: Mapping[str, Any], index: int | None, seen: set) -> None:
@@ -199,25 +212,3 @@ def check_unique_id(row: Mapping[str, Any], index: int | None, seen: set) -> Non
 def unknown_edit_types(row: Mapping[str, Any]) -> list[str]:
     """Return the row's edit types that are not in :data:`KNOWN_EDIT_TYPES` (in order, with repeats)."""
     return [t for t in (row.get("edit_types") or []) if t not in KNOWN_EDIT_TYPES]
-
-
-def resolve_image_path(
-    path: str | os.PathLike, root: str | os.PathLike, where: str, allow_outside_root: bool = False
-) -> str:
-    """Return ``path`` (relative paths taken from ``root``) as an absolute path.
-
-    Raises :class:`CorpusError` (reason ``"path_outside_root"``) when the real path, symlinks followed, lies
-    outside ``root`` — an annotation file must not make the loader read ``../../etc/passwd`` — unless
-    ``allow_outside_root``.
-    """
-    full = os.path.join(os.fspath(root), os.fspath(path))  # an absolute `path` replaces `root`
-    if not allow_outside_root:
-        real_root = os.path.realpath(root)
-        real = os.path.realpath(full)
-        if os.path.commonpath([real_root, real]) != real_root:
-            raise CorpusError(
-                f"{where}: image path {os.fspath(path)!r} lies outside the annotation folder {real_root!r} "
-                "(pass allow_outside_root=True if this is intended)",
-                "path_outside_root",
-            )
-    return os.path.abspath(full)

@@ -2,7 +2,9 @@
 
 Images are embedded as bytes, so the folder is self-contained: ``load_counterfactual_dataset(folder)``,
 ``datasets.load_dataset(folder)`` or ``load_dataset("parquet", data_files=...)`` read it back, and
-``huggingface_hub.upload_folder`` publishes it as is.
+``huggingface_hub.upload_folder`` publishes it as is. Embedding reads the files that path-backed images name, so a
+saved corpus could carry away any file the process can read: each such path must lie under the corpus root (the
+root the corpus was loaded with, or ``root=``, or the working directory) unless ``allow_outside_root``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from datasets.table import embed_table_storage, table_cast
 from datasets.utils.py_utils import convert_file_size_to_int
 
 from .card import CorpusStatistics, corpus_card
-from .validation import cast_to_schema
+from .columns import cast_to_schema
+from .errors import describe_row
+from .paths import PathPolicy, image_path, local_root, recorded_policy, resolve_table_paths
+from .rows import IMAGE_LIST_COLUMNS
 
 _BATCH_ROWS = 32
 
@@ -27,29 +32,46 @@ def save_counterfactual_dataset(
     max_shard_size: int | str = "500MB",
     source: str | None = None,
     pretty_name: str | None = None,
+    *,
+    root: str | os.PathLike | None = None,
+    allow_outside_root: bool = False,
 ) -> list[str]:
     """Write ``dataset`` as parquet shards of at most ``max_shard_size`` under ``folder/data/`` plus a card.
 
     A ``Dataset`` is saved as split ``train``; a ``DatasetDict`` as one file prefix per split. Shard size is
     counted in uncompressed Arrow bytes with images embedded, as ``push_to_hub`` counts it (a single row
     larger than the limit still gets its own shard). ``source`` (where the corpus came from) goes into the
-    card. Existing shards of the same splits are replaced. Returns the shard paths written.
+    card. Existing shards of the same splits are replaced once every split is written (a failure leaves the folder
+    as it was). Returns the shard paths written.
 
-    Rows are not validated here: run :func:`validate_counterfactual_dataset` first.
+    Path-backed images (no bytes) are embedded only from under the corpus root: ``root``, else the root
+    :func:`load_counterfactual_dataset` checked this very object against, else the working directory; a path
+    outside raises :class:`CorpusError` naming the row and field unless
+    ``allow_outside_root``. Rows are not otherwise validated here: run :func:`validate_counterfactual_dataset` first.
     """
     splits = dataset if isinstance(dataset, DatasetDict) else {"train": dataset}
+    policies = {name: _save_policy(part, dataset, root, allow_outside_root) for name, part in splits.items()}
     limit = convert_file_size_to_int(max_shard_size)
     data_dir = os.path.join(os.fspath(folder), "data")
     os.makedirs(data_dir, exist_ok=True)
 
-    written, statistics, data_files = [], {}, {}
-    for split, part in splits.items():
+    writers, statistics, data_files = [], {}, {}
+    try:
+        for split, part in splits.items():
+            statistics[split] = CorpusStatistics()
+            writers.append(_write_shards(cast_to_schema(part), data_dir, split, limit, statistics[split],
+                                         policies[split]))
+            data_files[split] = f"data/{split}-*"
+    except BaseException:
+        for writer in writers:
+            writer.discard()
+        raise
+    written = []
+    for writer in writers:
         for name in os.listdir(data_dir):
-            if name.startswith(f"{split}-") and name.endswith(".parquet"):
+            if name.startswith(f"{writer.split}-") and name.endswith(".parquet"):
                 os.remove(os.path.join(data_dir, name))
-        statistics[split] = CorpusStatistics()
-        written += _write_shards(cast_to_schema(part), data_dir, split, limit, statistics[split])
-        data_files[split] = f"data/{split}-*"
+        written += writer.finish()
 
     card = corpus_card(statistics, data_files, source=source, pretty_name=pretty_name)
     card.save(os.path.join(os.fspath(folder), "README.md"))
@@ -91,14 +113,46 @@ class _ShardWriter:
                 os.remove(path)
 
 
-def _write_shards(dataset: Dataset, data_dir: str, split: str, limit: int, stats: CorpusStatistics) -> list[str]:
+def _save_policy(part, whole, root, allow_outside_root: bool) -> PathPolicy:
+    if root is not None:
+        return PathPolicy(None, (local_root(root),), "the root", allow_outside_root)
+    loaded = recorded_policy(part) or recorded_policy(whole)
+    if loaded is not None and loaded.roots:
+        return PathPolicy(None, loaded.roots, loaded.label, allow_outside_root)
+    return PathPolicy(None, (local_root(os.getcwd()),), "the working directory", allow_outside_root)
+
+
+def _check_embedded_paths(rows: list[dict[str, Any]], start: int, policy: PathPolicy) -> bool:
+    """Raise CorpusError for a path-backed image outside the root (embedding would copy that file); return whether
+    some path must be replaced by its normalised form before it is read."""
+    rewrite = False
+    for offset, row in enumerate(rows):
+        where = describe_row(row, start + offset)
+        refs = [("image", row.get("image"))]
+        refs += [(f"{name}[{k}]", v) for name in IMAGE_LIST_COLUMNS for k, v in enumerate(row.get(name) or [])]
+        for field, value in refs:
+            path = image_path(value)
+            if path is not None:
+                rewrite |= policy.needs_rewrite(path, policy.resolve(path, f"{where}, field '{field}'"))
+    return rewrite
+
+
+def _write_shards(
+    dataset: Dataset, data_dir: str, split: str, limit: int, stats: CorpusStatistics, policy: PathPolicy
+) -> _ShardWriter:
+    """Write one split's ``.partial`` shards (renamed by the caller once every split is written)."""
     # The schema carries the `datasets` features (Image columns) in its metadata, so loaders see Image, not structs.
     schema = dataset.features.arrow_schema
     shards = _ShardWriter(data_dir, split, schema)
     shard_size = 0
     try:
+        start = 0
         for batch in dataset.with_format("arrow").iter(batch_size=_BATCH_ROWS):
-            stats.add_rows(batch.to_pylist())
+            rows = batch.to_pylist()
+            if _check_embedded_paths(rows, start, policy):
+                batch = resolve_table_paths(batch, policy)
+            start += len(rows)
+            stats.add_rows(rows)
             table = table_cast(embed_table_storage(batch), schema)  # path-backed images become bytes
             run_start = 0
             for i in range(table.num_rows):
@@ -116,4 +170,4 @@ def _write_shards(dataset: Dataset, data_dir: str, split: str, limit: int, stats
     except BaseException:
         shards.discard()
         raise
-    return shards.finish()
+    return shards

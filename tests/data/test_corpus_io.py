@@ -293,15 +293,13 @@ def test_missing_image_file_through_the_loader(tmp_path):
 # ---------------------------------------------------------------- path escapes
 
 
-@pytest.mark.parametrize("kind", ["dotdot", "absolute", "symlink"])
+@pytest.mark.parametrize("kind", ["dotdot", "absolute"])  # a symlink under the root is followed: test_path_containment
 def test_path_outside_annotation_folder_is_refused(tmp_path, kind):
     outside = tmp_path / "elsewhere"
     write_images(outside, [7])
     root = tmp_path / "ann"
     write_images(root, [1])
-    target = {"dotdot": "../elsewhere/7.png", "absolute": str(outside / "7.png"), "symlink": "link.png"}[kind]
-    if kind == "symlink":
-        os.symlink(outside / "7.png", root / "link.png")
+    target = {"dotdot": "../elsewhere/7.png", "absolute": str(outside / "7.png")}[kind]
     record = {"orig_input": "<|vision_start|>1.png<|vision_end|>", "orig_output": "anchor",
               "cf_samples": [{"cf_text": "cf", "cf_image_path": target}]}
     (root / "a.jsonl").write_text(json.dumps(record) + "\n")
