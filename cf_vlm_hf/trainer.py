@@ -24,7 +24,8 @@ from .models import build_collator, build_scorer
 from .objective import METRICS, Objective
 from .parallel.distributed import uses_deepspeed
 from .parallel.zero import check_zero3_gathers_weights, promote_scalar_parameters, restore_scalar_shapes
-from .trainer_data import EpochToRows, IndexedRows, with_row_index
+from .data import IndexedRows
+from .trainer_data import EpochToRows, rows_for_training
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ class CounterfactualTrainer(Trainer):
     def get_train_dataloader(self):
         """Trainer's dataloader over rows that carry their dataset index and the epoch (`cf_vlm_hf.trainer_data`)."""
         original = self.train_dataset
-        self.train_dataset = with_row_index(original)
+        self.train_dataset = rows_for_training(original)
         self._epochs.rows = self.train_dataset if isinstance(self.train_dataset, IndexedRows) else None
         try:
             return super().get_train_dataloader()
@@ -178,8 +179,8 @@ class CounterfactualTrainer(Trainer):
         """Trainer's dataloader over rows that carry their dataset index (errors name the dataset row)."""
         if isinstance(eval_dataset, str):
             eval_dataset = self.eval_dataset[eval_dataset]
-        return super().get_eval_dataloader(with_row_index(eval_dataset if eval_dataset is not None
-                                                          else self.eval_dataset))
+        return super().get_eval_dataloader(rows_for_training(eval_dataset if eval_dataset is not None
+                                                             else self.eval_dataset))
 
     def _get_grad_norm(self, model, grad_norm=None):
         """Trainer's gradient norm; a non-finite one (or a skipped loss) stops or skips the optimizer step."""

@@ -74,12 +74,24 @@ def load_split(data_args: DataArguments, split: str, num_anchors: int | None = N
         split=split,
         streaming=data_args.streaming,
         on_error=data_args.on_error,
-        rejected_path=data_args.rejected_path,
+        rejected_path=rejected_path_for(data_args, split),
         allow_outside_root=data_args.allow_outside_root,
         image_column=data_args.image_column,
         caption_column=data_args.caption_column,
         **kwargs,
     )
+
+
+def rejected_path_for(data_args: DataArguments, split: str) -> str | None:
+    """Where a split's rejected rows are listed: ``--rejected_path`` for the training split, ``NAME.SPLIT.jsonl`` for
+    the others (so the evaluation split's list never overwrites the training split's)."""
+    import os
+
+    path = data_args.rejected_path
+    if path is None or split == data_args.train_split:
+        return path
+    stem, ext = os.path.splitext(path)
+    return f"{stem}.{split}{ext or '.jsonl'}"
 
 
 def load_corpus(data_args: DataArguments):

@@ -5,7 +5,7 @@ image decoding policy.
 """
 
 from .card import corpus_card, corpus_statistics
-from .errors import ROW_INDEX, CorpusError, CorpusWarning
+from .errors import ROW_EPOCH, ROW_INDEX, CorpusError, CorpusWarning
 from .images import decode_image
 from .indexing import IndexedRows, with_row_index
 from .loading import load_counterfactual_dataset
@@ -17,6 +17,7 @@ from .validation import ValidationReport, validate_counterfactual_dataset
 
 __all__ = [
     "KNOWN_EDIT_TYPES",
+    "ROW_EPOCH",
     "ROW_INDEX",
     "CorpusError",
     "CorpusWarning",

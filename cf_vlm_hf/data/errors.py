@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 ROW_INDEX = "__index__"
+ROW_EPOCH = "__epoch__"  # the training epoch a row is read in (set by the trainer; seeds per-row random subsets)
 
 
 class CorpusError(ValueError):

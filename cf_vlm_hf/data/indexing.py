@@ -22,39 +22,47 @@ from typing import Any
 
 from datasets import Dataset, DatasetDict, Features, IterableDataset, IterableDatasetDict, Value
 
-from .errors import ROW_INDEX
+from .errors import ROW_EPOCH, ROW_INDEX
 from .rows import check_row
 from .schema import without_decoding
 
 
 class IndexedRows:
-    """A map-style view of a ``datasets.Dataset`` whose rows carry :data:`ROW_INDEX` and encoded images.
+    """A map-style view of a corpus whose rows carry :data:`ROW_INDEX`, :data:`ROW_EPOCH` and encoded images.
 
     It has what ``torch.utils.data.DataLoader`` and ``transformers.Trainer`` use (``len``, ``__getitem__``,
-    ``__getitems__``) and reads rows as Arrow (``datasets`` decodes nothing). With ``decode_images`` the rows are
-    checked and decoded by :func:`~cf_vlm_hf.data.check_row` (RGB PIL images), each error naming its row.
+    ``__getitems__``) and reads a ``datasets.Dataset`` as Arrow (``datasets`` decodes nothing); a list of rows (or
+    any sequence of row dicts) is read as it is. With ``decode_images`` the rows are checked and decoded by
+    :func:`~cf_vlm_hf.data.check_row` (RGB PIL images), each error naming its row. ``set_epoch`` (called by the
+    trainer at the start of each epoch, before dataloader workers start) sets what the rows say in
+    :data:`ROW_EPOCH`.
 
     Args:
         dataset: the corpus.
         decode_images: decode here instead of leaving it to the collator's ``check_row``.
     """
 
-    def __init__(self, dataset: Dataset, decode_images: bool = False):
+    def __init__(self, dataset, decode_images: bool = False):
         self.dataset = dataset
         self.decode_images = decode_images
-        self._arrow = dataset.with_format("arrow")
+        self.epoch = 0
+        self._arrow = dataset.with_format("arrow") if isinstance(dataset, Dataset) else None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     @property
     def column_names(self) -> list[str]:
-        return [*self.dataset.column_names, ROW_INDEX]
+        return [*getattr(self.dataset, "column_names", []), ROW_INDEX, ROW_EPOCH]
 
     @property
     def features(self) -> Features:
         features = self.dataset.features if self.decode_images else without_decoding(self.dataset.features)
         features[ROW_INDEX] = Value("int64")
+        features[ROW_EPOCH] = Value("int64")
         return features
 
     def _index(self, index: int) -> int:
@@ -71,9 +79,13 @@ class IndexedRows:
 
     def __getitems__(self, indices: Iterable[int]) -> list[dict[str, Any]]:
         indices = [self._index(i) for i in indices]
-        rows = self._arrow[indices].to_pylist()
+        if self._arrow is not None:
+            rows = self._arrow[indices].to_pylist()
+        else:
+            rows = [dict(self.dataset[i]) for i in indices]
         for index, row in zip(indices, rows):
             row[ROW_INDEX] = index
+            row[ROW_EPOCH] = self.epoch
         if self.decode_images:
             rows = [check_row(row, index) for index, row in zip(indices, rows)]
         return rows
@@ -93,7 +105,7 @@ def _add_index(row: dict[str, Any], index: int) -> dict[str, Any]:
 def with_row_index(dataset, decode_images: bool = False):
     """Return ``dataset`` giving rows that carry their dataset index (:data:`ROW_INDEX`) and encoded images.
 
-    - ``Dataset``: an :class:`IndexedRows` view (no copy, nothing rewritten);
+    - ``Dataset``, or a list of row dicts: an :class:`IndexedRows` view (no copy, nothing rewritten);
     - ``IterableDataset``: the same stream with ``datasets``' decoding off and ``__index__`` added; the index is
       the row's position in the stream as one process reads it (with several DataLoader workers, its position
       in that worker's shards);
@@ -105,7 +117,7 @@ def with_row_index(dataset, decode_images: bool = False):
         return {split: with_row_index(part, decode_images) for split, part in dataset.items()}
     if isinstance(dataset, IndexedRows):
         return dataset
-    if isinstance(dataset, Dataset):
+    if isinstance(dataset, (Dataset, list, tuple)):
         return IndexedRows(dataset, decode_images)
     if isinstance(dataset, IterableDataset):
         features = dataset.features

@@ -20,8 +20,9 @@ def check_caps(max_counterfactuals: int | None, max_edits: int | None) -> None:
             raise ValueError(f"{name} must be >= 0 or None, got {value}")
 
 
-INDEX_KEY = "__index__"
-EPOCH_KEY = "__epoch__"
+from ..data.errors import ROW_EPOCH as EPOCH_KEY
+from ..data.errors import ROW_INDEX as INDEX_KEY
+
 ROW_KEYS = frozenset({INDEX_KEY, EPOCH_KEY})
 
 
