@@ -20,11 +20,11 @@ from transformers import Trainer
 
 from . import checkpoints, safeguards
 from .config import CounterfactualConfig
+from .data import IndexedRows
 from .models import build_collator, build_scorer
 from .objective import METRICS, Objective
 from .parallel.distributed import uses_deepspeed
 from .parallel.zero import check_zero3_gathers_weights, promote_scalar_parameters, restore_scalar_shapes
-from .data import IndexedRows
 from .trainer_data import EpochToRows, rows_for_training
 
 logger = logging.getLogger(__name__)
