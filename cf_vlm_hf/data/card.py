@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +73,12 @@ def _size_category(n: int) -> str:
     return "1M<n<10M" if n < 10_000_000 else "n>10M"
 
 
+def _settings_table(settings: dict[str, Any]) -> str:
+    lines = ["## Generation settings\n", "| setting | value |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
 def _table(header: tuple[str, str], counts: Counter) -> str:
     if not counts:
         return "_none_\n"
@@ -79,23 +87,42 @@ def _table(header: tuple[str, str], counts: Counter) -> str:
     return "\n".join(lines) + "\n"
 
 
+_HUB_DATASET_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+def source_datasets_of(source: str | None) -> list[str]:
+    """The Hub's ``source_datasets`` value for a corpus made from ``source``: ``extended|ID`` for a Hub dataset id,
+    ``original`` otherwise (a local folder, a generator)."""
+    if source and _HUB_DATASET_ID.match(source) and not os.path.exists(source):
+        return [f"extended|{source}"]
+    return ["original"]
+
+
 def corpus_card(
     statistics: dict[str, CorpusStatistics],
     data_files: dict[str, str],
     source: str | None = None,
     pretty_name: str | None = None,
+    *,
+    license: str | None = None,
+    source_datasets: list[str] | None = None,
+    generation: dict[str, Any] | None = None,
 ) -> DatasetCard:
     """Return a ``huggingface_hub.DatasetCard`` for a corpus saved as parquet shards.
 
     ``statistics`` and ``data_files`` are keyed by split (``data_files`` holds each split's glob, relative to
     the card, e.g. ``"data/train-*"``); the YAML ``configs`` entry lets ``datasets.load_dataset`` find them.
+    ``source`` says where the corpus came from (free text in the card; a Hub dataset id also sets
+    ``source_datasets: extended|ID``), ``license`` is the Hub license id, ``generation`` the settings that made it
+    (models, strategies, seeds: a table in the card).
     """
     total = sum(s.num_rows for s in statistics.values())
     data = DatasetCardData(
         pretty_name=pretty_name or "Counterfactual image-caption corpus (CF-VLM)",
+        license=license,
         size_categories=[_size_category(total)],
         task_categories=["zero-shot-image-classification", "image-to-text"],
-        source_datasets=[source] if source else None,
+        source_datasets=source_datasets or source_datasets_of(source),
         tags=["counterfactual", "cf-vlm", "hard-negatives", "compositionality"],
         configs=[
             {
@@ -113,6 +140,7 @@ def corpus_card(
         "negatives, and optional caption-only negatives (`negative_captions`: captions that do not describe the "
         "image and have no image of their own).\n",
         f"Source: {source or 'not recorded'}\n",
+        *([_settings_table(generation)] if generation else []),
         "Load it with `cf_vlm_hf.load_counterfactual_dataset(...)` (validated) or `datasets.load_dataset(...)`.\n",
     ]
     for split, stats in statistics.items():

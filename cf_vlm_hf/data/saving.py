@@ -35,13 +35,15 @@ def save_counterfactual_dataset(
     *,
     root: str | os.PathLike | None = None,
     allow_outside_root: bool = False,
+    license: str | None = None,
+    generation: dict | None = None,
 ) -> list[str]:
     """Write ``dataset`` as parquet shards of at most ``max_shard_size`` under ``folder/data/`` plus a card.
 
     A ``Dataset`` is saved as split ``train``; a ``DatasetDict`` as one file prefix per split. Shard size is
     counted in uncompressed Arrow bytes with images embedded, as ``push_to_hub`` counts it (a single row
     larger than the limit still gets its own shard). ``source`` (where the corpus came from) goes into the
-    card. Existing shards of the same splits are replaced once every split is written (a failure leaves the folder
+    card, with ``license`` (a Hub license id) and ``generation`` (the settings that made it). Existing shards of the same splits are replaced once every split is written (a failure leaves the folder
     as it was). Returns the shard paths written.
 
     Path-backed images (no bytes) are embedded only from under the corpus root: ``root``, else the root
@@ -73,7 +75,8 @@ def save_counterfactual_dataset(
                 os.remove(os.path.join(data_dir, name))
         written += writer.finish()
 
-    card = corpus_card(statistics, data_files, source=source, pretty_name=pretty_name)
+    card = corpus_card(statistics, data_files, source=source, pretty_name=pretty_name, license=license,
+                       generation=generation)
     card.save(os.path.join(os.fspath(folder), "README.md"))
     return written
 

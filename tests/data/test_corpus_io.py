@@ -106,7 +106,8 @@ def test_round_trip_through_parquet_shards_and_card(tmp_path):
 
     card = DatasetCard.load(tmp_path / "out" / "README.md")
     assert card.data.configs[0]["data_files"][0] == {"split": "train", "path": "data/train-*"}
-    assert "unit-test" in card.data.source_datasets
+    # A free-text source is recorded in the card's text; the Hub's source_datasets gets a valid value.
+    assert card.data.source_datasets == ["original"] and "Source: unit-test" in card.text
     text = card.text
     assert "6 rows" in text
     # edits: rows 1, 3, 5 have two each -> color x2 (r1: shape,relation; r3: color,shape; r5: relation,count)
@@ -332,3 +333,16 @@ def test_streaming_skip_drops_and_records_lazily(tmp_path):
     assert json.loads(rejected.read_text())["id"] == "r1"
     with pytest.raises(CorpusError, match="row 1"):
         list(load_counterfactual_dataset(tmp_path / "disk", streaming=True))
+
+
+def test_the_dataset_card_has_valid_hub_metadata(tmp_path):
+    from cf_vlm_hf.data import corpus_card
+    from cf_vlm_hf.data.card import CorpusStatistics, source_datasets_of
+
+    assert source_datasets_of("HuggingFaceM4/COCO") == ["extended|HuggingFaceM4/COCO"]
+    assert source_datasets_of("cf-vlm generate shapes-world") == ["original"]
+    assert source_datasets_of(str(tmp_path)) == ["original"]  # a local folder is not a Hub dataset
+    card = corpus_card({"train": CorpusStatistics(num_rows=3)}, {"train": "data/train-*"}, source="me/captions",
+                       license="cc-by-4.0", generation={"image model": "stabilityai/sdxl", "seed": 0})
+    assert card.data.license == "cc-by-4.0" and card.data.source_datasets == ["extended|me/captions"]
+    assert "| image model | stabilityai/sdxl |" in card.text and "## Generation settings" in card.text
