@@ -16,6 +16,7 @@ import torch
 from transformers import Trainer
 
 from .config import CounterfactualConfig
+from .evaluation.training import as_benchmark_suite
 from .models import build_collator, build_scorer
 from .objective import METRICS, Objective
 from .parallel.distributed import uses_deepspeed
@@ -31,6 +32,9 @@ class CounterfactualTrainer(Trainer):
             LLaVA, Qwen2-VL, Qwen2.5-VL, PaliGemma, Idefics3, ...).
         args: a `CounterfactualConfig`.
         scorer: optional; defaults to the scorer of the model's family (`cf_vlm_hf.models.build_scorer`).
+        benchmarks: optional benchmark tasks scored at each evaluation and logged as ``eval_<task>/<metric>``: a
+            `cf_vlm_hf.evaluation.BenchmarkSuite`, task names ("sugarcrepe=/data/sugarcrepe"), or any callable
+            ``(model, processor, prefix) -> metrics``. With benchmarks no ``eval_dataset`` is needed.
         peft_config: optional `peft.PeftConfig` (e.g. ``LoraConfig``): the model is wrapped with
             ``peft.get_peft_model`` (after enabling gradient checkpointing and input gradients when
             ``args.gradient_checkpointing``), so only the adapter trains and checkpoints hold the adapter.
@@ -50,6 +54,7 @@ class CounterfactualTrainer(Trainer):
         processing_class=None,
         scorer=None,
         peft_config=None,
+        benchmarks=None,
         **kwargs,
     ):
         if args is None:
@@ -68,6 +73,10 @@ class CounterfactualTrainer(Trainer):
             data_collator = build_collator(processing_class, model, args, objective.plan)
         if model is not None and uses_deepspeed(args):
             promote_scalar_parameters(model)  # DeepSpeed cannot shard 0-dim parameters (CLIP's logit_scale)
+        self.benchmarks = as_benchmark_suite(benchmarks)
+        strategy = args.eval_strategy
+        if self.benchmarks is not None and eval_dataset is None:
+            args.eval_strategy = "no"  # Trainer refuses an eval_strategy without eval_dataset: benchmarks suffice
         super().__init__(
             model=model,
             args=args,
@@ -77,6 +86,7 @@ class CounterfactualTrainer(Trainer):
             processing_class=processing_class,
             **kwargs,
         )
+        args.eval_strategy = strategy
         self.model_accepts_loss_kwargs = False
         if self.is_deepspeed_enabled:
             source = args.deepspeed if isinstance(args.deepspeed, str) else None
@@ -103,6 +113,22 @@ class CounterfactualTrainer(Trainer):
         with torch.no_grad(), self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs)
         return loss.detach(), None, None
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Trainer's evaluation of the eval dataset(s), then the ``benchmarks`` (logged as ``eval_<task>/<metric>``)."""
+        nested = getattr(self, "_evaluating", False)  # Trainer calls evaluate() again per dataset of a dict
+        self._evaluating = True
+        try:
+            has_data = eval_dataset is not None or self.eval_dataset is not None
+            metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix) if has_data else {}
+        finally:
+            self._evaluating = nested
+        if nested or self.benchmarks is None:
+            return metrics
+        scores = self.benchmarks(self.model, self.processing_class, prefix=metric_key_prefix)
+        self.log(dict(scores))
+        metrics.update(scores)
+        return metrics
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         """Trainer's save, with parameters promoted for DeepSpeed back at their original shape () on disk."""

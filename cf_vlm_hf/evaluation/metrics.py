@@ -102,7 +102,8 @@ def parse_yes_no(answer: str) -> bool:
 def yes_no_metrics(predictions: Sequence[bool], labels: Sequence[bool]) -> dict[str, float]:
     """POPE's metrics with "yes" as the positive class: accuracy, precision, recall, F1, yes-ratio and the counts.
 
-    Precision (recall, F1) is nan when nothing is predicted (labelled) "yes".
+    Precision (recall) is nan when nothing is predicted (labelled) "yes"; F1 is 2TP / (2TP + FP + FN), which equals
+    2PR / (P + R) and is 0 when there is no true positive.
     """
     if len(predictions) != len(labels):
         raise ValueError(f"{len(predictions)} predictions for {len(labels)} labels")
@@ -114,7 +115,7 @@ def yes_no_metrics(predictions: Sequence[bool], labels: Sequence[bool]) -> dict[
     nan = float("nan")
     precision = tp / (tp + fp) if tp + fp else nan
     recall = tp / (tp + fn) if tp + fn else nan
-    f1 = 2 * precision * recall / (precision + recall) if tp else (0.0 if tp + fp and tp + fn else nan)
+    f1 = 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else nan  # = 2PR / (P + R), and 0 when TP = 0
     return {
         "accuracy": (tp + tn) / total if total else nan,
         "precision": precision,
