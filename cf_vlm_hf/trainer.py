@@ -128,6 +128,8 @@ class CounterfactualTrainer(Trainer):
         scores = self.benchmarks(self.model, self.processing_class, prefix=metric_key_prefix)
         self.log(dict(scores))
         metrics.update(scores)
+        if not has_data:  # Trainer.evaluate did not run: the callbacks still hear of it (and reset should_evaluate)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
