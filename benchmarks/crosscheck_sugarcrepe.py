@@ -38,9 +38,10 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SUBSETS = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 TORCHVISION_NAMES = {
-    "torchvision.datasets": ["CIFAR10", "CIFAR100", "DTD", "GTSRB", "MNIST", "PCAM", "STL10", "SUN397", "CocoCaptions",
-                             "Country211", "EuroSAT", "FGVCAircraft", "Flowers102", "Food101", "ImageFolder", "ImageNet",
-                             "OxfordIIITPet", "RenderedSST2", "StanfordCars", "VisionDataset"],
+    "torchvision.datasets": ["CIFAR10", "CIFAR100", "DTD", "GTSRB", "MNIST", "PCAM", "STL10", "SUN397",
+                             "CocoCaptions", "Country211", "EuroSAT", "FGVCAircraft", "Flowers102", "Food101",
+                             "ImageFolder", "ImageNet", "OxfordIIITPet", "RenderedSST2", "StanfordCars",
+                             "VisionDataset"],
     "torchvision.transforms": ["Compose"],
 }
 

@@ -172,5 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(content, f, indent=2)
         print(f"wrote {args.output}")
     if args.output_dir:
-        print(f"wrote {os.path.join(args.output_dir, 'results.json')}, results.md and results.png")
+        chart = os.path.isfile(os.path.join(args.output_dir, "results.png"))
+        print(f"wrote {os.path.join(args.output_dir, 'results.json')}, results.md"
+              + (" and results.png" if chart else " (no results.png: pip install 'cf-vlm-hf[eval]' for matplotlib)"))
     return 0

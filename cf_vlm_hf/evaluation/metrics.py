@@ -139,7 +139,8 @@ def retrieval_recall(similarity: torch.Tensor, caption_image: Sequence[int], ks:
     Returns:
         ``image_to_text/R@K``, ``text_to_image/R@K`` for each K, and ``mean_recall`` (their mean).
     """
-    sim = torch.as_tensor(similarity, dtype=torch.float64)
+    sim = torch.as_tensor(similarity)
+    sim = sim if sim.is_floating_point() else sim.double()  # float32 stays float32: COCO's matrix is 125M entries
     owner = torch.as_tensor(caption_image, dtype=torch.long)
     num_images, num_captions = sim.shape
     if owner.shape != (num_captions,):

@@ -117,7 +117,8 @@ def markdown_table(report: EvaluationReport) -> str:
 
 
 def bar_chart(report: EvaluationReport, path: str) -> str | None:
-    """A grouped bar chart of the headline accuracies (one bar per model); None when matplotlib is missing."""
+    """Grouped horizontal bars of the headline metrics, one panel per task, one bar per model (None when
+    matplotlib is missing)."""
     try:
         import matplotlib
 
@@ -125,23 +126,39 @@ def bar_chart(report: EvaluationReport, path: str) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    names = [(task, metric) for task in report.tasks for metric in report.headline.get(task, [])]
-    names = [(t, m) for t, m in names if any(isinstance(report.results[t].get(label, {}).get(m), float)
-                                             for label in report.labels)]
     labels = report.labels
-    width = 0.8 / max(1, len(labels))
-    figure, axes = plt.subplots(figsize=(max(6.0, 0.55 * len(names) * max(1, len(labels)) ** 0.5 + 2), 4.8))
-    for i, label in enumerate(labels):
-        values = [report.results[t].get(label, {}).get(m) for t, m in names]
-        values = [100 * v if isinstance(v, float) and not math.isnan(v) else 0.0 for v in values]
-        axes.bar([x + (i - (len(labels) - 1) / 2) * width for x in range(len(names))], values, width, label=label)
-    axes.set_xticks(range(len(names)), [f"{t}: {m}" for t, m in names], rotation=60, ha="right", fontsize=7)
-    axes.set_ylabel("%")
-    axes.set_ylim(0, 100)
-    axes.legend(fontsize=8)
-    axes.set_title("cf-vlm eval: headline metrics")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    panels = []
+    for task in report.tasks:
+        metrics = [m for m in report.headline.get(task, []) if any(
+            isinstance(report.results[task].get(label, {}).get(m), float) for label in labels)]
+        if metrics:
+            panels.append((task, metrics))
+    if not panels:
+        return None
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    tallest = max(len(metrics) for _, metrics in panels)
+    height = 0.8 + tallest * (0.18 * len(labels) + 0.12)
+    figure, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, height * rows), squeeze=False)
+    bar = 0.8 / len(labels)
+    for axis, (task, metrics) in zip(axes.flat, panels):
+        for i, label in enumerate(labels):
+            values = [report.results[task].get(label, {}).get(m) for m in metrics]
+            values = [100 * v if isinstance(v, float) and not math.isnan(v) else 0.0 for v in values]
+            positions = [y - 0.4 + (i + 0.5) * bar for y in range(len(metrics))]
+            axis.barh(positions, values, bar, label=label, color=f"C{i}")
+        axis.set_yticks(range(len(metrics)), metrics, fontsize=7)
+        axis.invert_yaxis()
+        axis.set_xlim(0, 100)
+        axis.set_title(task, fontsize=9)
+        axis.tick_params(axis="x", labelsize=7)
+        axis.grid(axis="x", alpha=0.3)
+    for axis in list(axes.flat)[len(panels):]:
+        axis.axis("off")
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    figure.legend(handles, names, loc="upper center", ncol=min(len(labels), 4), fontsize=8, frameon=False)
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (height * rows)))
+    figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
 

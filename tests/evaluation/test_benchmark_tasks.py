@@ -26,8 +26,9 @@ def run(name, root, scorer, **options):
 
 
 # SugarCrepe: per subset, which items (by position) the scorer gets wrong or ties.
-SUGAR_DESIGN = {"add_att": {1: "wrong"}, "add_obj": {}, "replace_att": {0: "tie"}, "replace_obj": {1: "wrong", 2: "wrong"},
-                "replace_rel": {}, "swap_att": {0: "wrong", 1: "wrong", 2: "wrong"}, "swap_obj": {2: "tie"}}
+SUGAR_DESIGN = {"add_att": {1: "wrong"}, "add_obj": {}, "replace_att": {0: "tie"},
+                "replace_obj": {1: "wrong", 2: "wrong"}, "replace_rel": {},
+                "swap_att": {0: "wrong", 1: "wrong", 2: "wrong"}, "swap_obj": {2: "tie"}}
 
 
 def sugarcrepe_scores():
@@ -52,7 +53,8 @@ def test_sugarcrepe_accuracy_per_subset_and_group(tmp_path):
     provenance = task.provenance(data)
     assert provenance["item_count"] == 21 and provenance["official_item_count"] == 7511
     assert provenance["differs_from_official"]["add_att"] == {"ours": 3, "official": 692}
-    assert len(provenance["annotation_files"]) == 7 and all(len(h) == 64 for h in provenance["annotation_files"].values())
+    hashes = provenance["annotation_files"].values()
+    assert len(hashes) == 7 and all(len(h) == 64 for h in hashes)
     # The argmax rule (clip-benchmark's): the two ties count as right.
     _, _, first = run("sugarcrepe", tmp_path, FixedScorer(sugarcrepe_scores()), ties="first")
     assert first.metrics["replace_att/accuracy"] == 1 and first.metrics["overall/micro"] == approx(15 / 21)
@@ -107,7 +109,8 @@ def test_winoground_from_parquet_files(tmp_path):
     task = get_task("winoground", str(tmp_path))
     data = task.load()
     keys = {item.images[j].key: f"ex_{n}_img_{j}" for n, item in enumerate(data.subsets["test"]) for j in (0, 1)}
-    table = {(key, c): v for (name, c), v in winoground_scores().items() for key, named in keys.items() if named == name}
+    table = {(key, c): v for (name, c), v in winoground_scores().items()
+             for key, named in keys.items() if named == name}
     result = task.evaluate(FixedScorer(table), data)
     assert (result.metrics["text"], result.metrics["image"], result.metrics["group"]) == (0.5, 0.5, 0.25)
     assert data.subsets["test"][0].images[0].load().size == photo("coffee").size
@@ -123,7 +126,8 @@ def test_aro_macro_accuracy_with_the_authors_exclusions(tmp_path):
     assert m["vg_attribution/macro"] == approx(0.8) and m["vg_attribution/micro"] == approx(20 / 28)
     assert m["coco_order/precision@1"] == 0.5  # right, wrong, tie, right: a tie is wrong
     _, _, first = run("aro", tmp_path, FixedScorer(write_aro(str(tmp_path))), ties="first")
-    assert first.metrics["coco_order/precision@1"] == 0.75 and first.metrics["vg_relation/macro"] == m["vg_relation/macro"]
+    assert first.metrics["coco_order/precision@1"] == 0.75
+    assert first.metrics["vg_relation/macro"] == m["vg_relation/macro"]
     assert any("flickr30k" in note for note in data.notes)
     crop = data.subsets["vg_relation"][0].image.load()
     assert crop.size == (40, 30)  # the relation's box, cropped

@@ -1,4 +1,5 @@
-"""The packaged `evaluate` metric modules load offline by path and give the numbers of `cf_vlm_hf.evaluation.metrics`."""
+"""The packaged `evaluate` metric modules load offline by path and give the numbers of
+`cf_vlm_hf.evaluation.metrics`."""
 
 import numpy as np
 import pytest
@@ -38,8 +39,8 @@ def test_winoground_module():
     metric = load_metric("winoground", keep_in_memory=True)
     out = metric.compute(c0_i0=scores[:, 0, 0], c0_i1=scores[:, 0, 1], c1_i0=scores[:, 1, 0], c1_i1=scores[:, 1, 1])
     wins = winoground_scores(torch.tensor(scores))
-    assert out == {"text_score": float(wins["text"].double().mean()), "image_score": float(wins["image"].double().mean()),
-                   "group_score": float(wins["group"].double().mean()), "count": 50}
+    mean = {name: float(value.double().mean()) for name, value in wins.items()}
+    assert out == {"text_score": mean["text"], "image_score": mean["image"], "group_score": mean["group"], "count": 50}
 
 
 def test_pairwise_accuracy_module_one_or_several_negatives_and_batches():

@@ -20,7 +20,8 @@ SUBSETS = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "s
 
 @pytest.fixture(scope="module")
 def crosscheck():
-    spec = importlib.util.spec_from_file_location("crosscheck_sugarcrepe", REPO / "benchmarks" / "crosscheck_sugarcrepe.py")
+    path = REPO / "benchmarks" / "crosscheck_sugarcrepe.py"
+    spec = importlib.util.spec_from_file_location("crosscheck_sugarcrepe", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -50,7 +51,8 @@ class BagOfWords(torch.nn.Module):
     and unknown words do not exist for it). The same function is clip-benchmark's model and our pair scorer."""
 
     def transform(self, image):
-        return torch.from_numpy(np.asarray(image.convert("RGB").resize((8, 8)), dtype=np.float32) / 255).permute(2, 0, 1)
+        pixels = np.asarray(image.convert("RGB").resize((8, 8)), dtype=np.float32) / 255
+        return torch.from_numpy(pixels).permute(2, 0, 1)
 
     def tokenize(self, texts):
         return torch.tensor([[float(t.lower().split().count(w)) for w in WORDS] for t in texts])
@@ -70,7 +72,8 @@ class BagOfWordsScorer(PairScorer):
     def score_pairs(self, pairs):
         images = torch.nn.functional.normalize(
             self.model.encode_image(torch.stack([self.model.transform(ref.load()) for ref, _ in pairs])), dim=-1)
-        texts = torch.nn.functional.normalize(self.model.encode_text(self.model.tokenize([t for _, t in pairs])), dim=-1)
+        counts = self.model.tokenize([t for _, t in pairs])
+        texts = torch.nn.functional.normalize(self.model.encode_text(counts), dim=-1)
         return (images * texts).sum(dim=-1)
 
 

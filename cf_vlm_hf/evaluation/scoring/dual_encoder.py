@@ -73,15 +73,29 @@ class DualEncoderPairScorer(PairScorer):
         return torch.stack([self._images[ref.key] for ref in images]) if images else torch.empty(0, 0)
 
     def text_embeddings(self, texts: Sequence[str]) -> torch.Tensor:
-        """(N, D) float32 CPU embeddings of N strings (each distinct string embedded once)."""
+        """(N, D) float32 CPU embeddings of N strings.
+
+        Each distinct token sequence is embedded once: strings the tokenizer cannot tell apart ("A cat" and "a cat"
+        for a lower-casing tokenizer, words it does not know) share one embedding, so they tie exactly, whatever
+        batch rows they would have fallen in (a forward's rows can differ in the last bits).
+        """
         missing = list(dict.fromkeys(t for t in texts if t not in self._texts))
-        steps = range(0, len(missing), self.batch_size)
-        bar = tqdm(steps, desc="embedding texts", disable=not self.progress or len(steps) < 2, leave=False)
-        for start in bar:
-            chunk = missing[start : start + self.batch_size]
-            tokens = self.tokenizer(chunk, return_tensors="pt", padding=self.padding, truncation=True)
-            embeds = embed_texts(self.model, {k: v.to(self.device) for k, v in tokens.items()}).float().cpu()
-            self._texts.update(zip(chunk, embeds))
+        if missing:
+            ids = self.tokenizer(missing, truncation=True)["input_ids"]
+            group = {text: tuple(i) for text, i in zip(missing, ids)}
+            representative: dict[tuple, str] = {}
+            for text, key in group.items():
+                representative.setdefault(key, text)
+            first = list(representative.values())
+            steps = range(0, len(first), self.batch_size)
+            bar = tqdm(steps, desc="embedding texts", disable=not self.progress or len(steps) < 2, leave=False)
+            by_tokens = {}
+            for start in bar:
+                chunk = first[start : start + self.batch_size]
+                tokens = self.tokenizer(chunk, return_tensors="pt", padding=self.padding, truncation=True)
+                embeds = embed_texts(self.model, {k: v.to(self.device) for k, v in tokens.items()}).float().cpu()
+                by_tokens.update(zip((group[t] for t in chunk), embeds))
+            self._texts.update((text, by_tokens[key]) for text, key in group.items())
         return torch.stack([self._texts[t] for t in texts]) if texts else torch.empty(0, 0)
 
     def score_pairs(self, pairs: Sequence[tuple[ImageRef, str]]) -> torch.Tensor:
