@@ -143,15 +143,16 @@ def evaluate_checkpoints(
         report.models.append(model_record(name, label, model, revision, base_model))
         scorer = build_pair_scorer(model, processor, batch_size, cache, progress, **generative_options)
         report.models[-1]["scorer"] = scorer.describe()
+        hits, misses = (cache.hits, cache.misses) if cache is not None else (0, 0)
         for task, result, seconds in run_tasks(scorer, tasks, data):
             report.add(label, task, result, seconds)
+        if cache is not None:  # image-processor passes this model reused from earlier models / ran itself
+            report.models[-1]["pixel_cache"] = {"images_reused": cache.hits - hits,
+                                                "images_processed": cache.misses - misses}
         del model, scorer
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-    if cache is not None:
-        for record in report.models:
-            record["pixel_cache"] = {"images_reused": cache.hits, "images_processed": cache.misses}
     if output_dir:
         write_report(report, output_dir)
     return report

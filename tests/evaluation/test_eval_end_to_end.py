@@ -216,3 +216,68 @@ def test_benchmarks_are_logged_at_each_evaluation_during_training(data_dir, tmp_
     metrics = trainer.evaluate()
     assert {"eval_a_loss", "eval_b_loss", "eval_sugarcrepe/overall/micro"} <= set(metrics)
     assert sum("eval_sugarcrepe/overall/micro" in log for log in trainer.state.log_history) == 1
+
+
+def test_shared_pixels_for_a_processor_with_per_image_patch_grids(data_dir, one_thread):
+    """Qwen2-VL concatenates every image's patches (image_grid_thw): the cache splits and merges them per image."""
+    from testing_utils import tiny_qwen2_vl
+
+    first, processor = tiny_qwen2_vl(seed=0)
+    second, _ = tiny_qwen2_vl(seed=1)
+    data = get_task("sugarcrepe", str(data_dir / "sugarcrepe")).load()
+    items = data.subsets["add_att"] + data.subsets["swap_obj"]
+    pairs = [(item.image, text) for item in items for text in item.texts]
+    cache = PixelCache()
+    GenerativePairScorer(first, processor, batch_size=4, pixel_cache=cache, progress=False).score_pairs(pairs)
+    cached = GenerativePairScorer(second, processor, batch_size=4, pixel_cache=cache, progress=False).score_pairs(pairs)
+    plain = GenerativePairScorer(second, processor, batch_size=4, progress=False).score_pairs(pairs)
+    distinct = len({item.image.key for item in items})
+    assert len(cache) == distinct and cache.hits > 0
+    torch.testing.assert_close(cached, plain, atol=1e-6, rtol=0)
+
+
+def test_pairwise_on_a_corpus_scores_its_edits_and_counterfactual_pairs(tmp_path, one_thread):
+    """A saved corpus read as `pairwise`: its minimal edits are negative images (pooled, the suite's image side) and
+    its complete counterfactual pairs Winoground groups (checked against one forward per pair)."""
+    from datasets import Dataset
+    from testing_utils import tiny_clip
+
+    from cf_vlm_hf.data import counterfactual_features, save_counterfactual_dataset
+    from cf_vlm_hf.evaluation import evaluate_counterfactual_split
+    from cf_vlm_hf.evaluation.items import ImageRef
+
+    model, processor = tiny_clip(seed=6)
+    rows = make_rows(5, seed=7)
+    save_counterfactual_dataset(Dataset.from_list(rows, features=counterfactual_features()), tmp_path / "corpus",
+                                source="unit-test")
+    task = get_task("pairwise", str(tmp_path / "corpus"))
+    result = task.evaluate(DualEncoderPairScorer(model, processor, progress=False), task.load())
+    suite = evaluate_counterfactual_split(model, processor, rows, progress=False)
+    kinds = [k.split("/", 1)[1] for k in suite if k.startswith("count/")]
+    counts = {k: suite[f"count/{k}"] for k in kinds}
+    pooled = sum(suite[f"image_side/{k}"] * n for k, n in counts.items()) / sum(counts.values())
+    assert result.metrics["image"] == pytest.approx(pooled) and result.metrics["image/count"] == 10
+
+    def s(image, text):
+        return naive_dual_scores(model, processor, [(ImageRef.from_image("x", image), text)])[0].item()
+
+    groups = []
+    for row in rows:
+        for image, text in zip(row["cf_images"], row["cf_captions"]):
+            t_ok = s(row["image"], row["caption"]) > s(row["image"], text) and s(image, text) > s(image, row["caption"])
+            i_ok = s(row["image"], row["caption"]) > s(image, row["caption"]) and s(image, text) > s(row["image"], text)
+            groups.append((t_ok, i_ok))
+    assert result.metrics["counterfactual/text"] == pytest.approx(sum(t for t, _ in groups) / len(groups))
+    assert result.metrics["counterfactual/image"] == pytest.approx(sum(i for _, i in groups) / len(groups))
+    assert result.metrics["counterfactual/group/count"] == 10
+
+
+def test_task_options_from_the_command_line():
+    from cf_vlm_hf.commands.eval import parse_task_options
+
+    assert parse_task_options(["pope.answer_mode=generate", "vl_checklist.max_items_per_file=null",
+                               "zero-shot.templates=['a {}.', 'the {}.']"]) == {
+        "pope": {"answer_mode": "generate"}, "vl-checklist": {"max_items_per_file": None},
+        "zero-shot": {"templates": ["a {}.", "the {}."]}}
+    with pytest.raises(ValueError, match="unknown task 'popes'"):
+        parse_task_options(["popes.answer_mode=generate"])
