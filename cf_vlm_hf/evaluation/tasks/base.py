@@ -92,8 +92,8 @@ class Task:
         """The local folder to read: the task's own ``path``, else ``data_dir/<folder>``; None when neither exists
         (the loader then tries ``hub_id``, or explains the expected layout)."""
         for candidate in (self.path, os.path.join(data_dir, self.folder or self.name) if data_dir else None):
-            if candidate and os.path.exists(candidate):
-                return os.path.abspath(candidate)
+            if candidate and os.path.exists(os.path.expanduser(candidate)):
+                return os.path.abspath(os.path.expanduser(candidate))
         if self.path:
             raise FileNotFoundError(f"{self.name}: {self.path} does not exist")
         return None

@@ -132,9 +132,9 @@ class Corpus(_CounterfactualSuite):
 
         from ...data import load_counterfactual_dataset
 
-        source = self.path  # a local path or a Hub id: load_counterfactual_dataset tells them apart
-        if source is None and data_dir and os.path.exists(os.path.join(data_dir, self.folder)):
-            source = os.path.join(data_dir, self.folder)
+        source = os.path.expanduser(self.path) if self.path else None  # a local path or a Hub id
+        if source is None and data_dir and os.path.exists(os.path.join(os.path.expanduser(data_dir), self.folder)):
+            source = os.path.join(os.path.expanduser(data_dir), self.folder)
         if not source:
             raise ValueError("corpus: name the corpus (--dataset SOURCE, or --task corpus=SOURCE)")
         split = self.options.get("split")

@@ -56,9 +56,9 @@ class Pairwise(Task):
         return ("split",)
 
     def load(self, data_dir=None) -> TaskData:
-        source = self.path
-        if source is None and data_dir and os.path.exists(os.path.join(data_dir, self.folder)):
-            source = os.path.join(data_dir, self.folder)
+        source = os.path.expanduser(self.path) if self.path else None
+        if source is None and data_dir and os.path.exists(os.path.join(os.path.expanduser(data_dir), self.folder)):
+            source = os.path.join(os.path.expanduser(data_dir), self.folder)
         if source is None:
             raise self.missing_folder(data_dir, LAYOUT)
         paths = [source] if source.endswith((".jsonl", ".json")) and os.path.isfile(source) else \
