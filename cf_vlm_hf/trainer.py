@@ -21,7 +21,9 @@ from transformers import Trainer
 from . import checkpoints, safeguards
 from .config import CounterfactualConfig
 from .data import IndexedRows
+from .evaluation.training import as_benchmark_suite
 from .models import build_collator, build_scorer
+from .models.loading import wrap_with_peft
 from .objective import METRICS, Objective
 from .parallel.distributed import uses_deepspeed
 from .parallel.zero import check_zero3_gathers_weights, promote_scalar_parameters, restore_scalar_shapes
@@ -42,6 +44,9 @@ class CounterfactualTrainer(Trainer):
             LLaVA, Qwen2-VL, Qwen2.5-VL, PaliGemma, Idefics3, ...).
         args: a `CounterfactualConfig`.
         scorer: optional; defaults to the scorer of the model's family (`cf_vlm_hf.models.build_scorer`).
+        benchmarks: optional benchmark tasks scored at each evaluation and logged as ``eval_<task>/<metric>``: a
+            `cf_vlm_hf.evaluation.BenchmarkSuite`, task names ("sugarcrepe=/data/sugarcrepe"), or any callable
+            ``(model, processor, prefix) -> metrics``. With benchmarks no ``eval_dataset`` is needed.
         peft_config: optional `peft.PeftConfig` (e.g. ``LoraConfig``): the model is wrapped with
             ``peft.get_peft_model`` (after enabling gradient checkpointing and input gradients when
             ``args.gradient_checkpointing``), so only the adapter trains and checkpoints hold the adapter.
@@ -62,6 +67,7 @@ class CounterfactualTrainer(Trainer):
         scorer=None,
         peft_config=None,
         corpus_name: str | None = None,
+        benchmarks=None,
         **kwargs,
     ):
         if args is None:
@@ -93,6 +99,10 @@ class CounterfactualTrainer(Trainer):
                 safeguards.check_corpus(dataset, objective.weights, args.objective, name)
         if model is not None and uses_deepspeed(args):
             promote_scalar_parameters(model)  # DeepSpeed cannot shard 0-dim parameters (CLIP's logit_scale)
+        self.benchmarks = as_benchmark_suite(benchmarks)
+        strategy = args.eval_strategy
+        if self.benchmarks is not None and eval_dataset is None:
+            args.eval_strategy = "no"  # Trainer refuses an eval_strategy without eval_dataset: benchmarks suffice
         super().__init__(
             model=model,
             args=args,
@@ -102,6 +112,7 @@ class CounterfactualTrainer(Trainer):
             processing_class=processing_class,
             **kwargs,
         )
+        args.eval_strategy = strategy
         self.model_accepts_loss_kwargs = False
         if self.is_deepspeed_enabled:
             source = args.deepspeed if isinstance(args.deepspeed, str) else None
@@ -206,17 +217,31 @@ class CounterfactualTrainer(Trainer):
         if self.args.should_save:
             folder = os.path.join(self._get_output_dir(trial=trial), f"checkpoint-{self.state.global_step}")
             checkpoints.mark_complete(folder, self.state.global_step)
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Trainer's evaluation of the eval dataset(s), then the ``benchmarks`` (logged as ``eval_<task>/<metric>``);
+        the metrics are kept for the model card (`latest_eval_metrics`)."""
+        nested = getattr(self, "_evaluating", False)  # Trainer calls evaluate() again per dataset of a dict
+        self._evaluating = True
+        try:
+            has_data = eval_dataset is not None or self.eval_dataset is not None
+            metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix) if has_data else {}
+        finally:
+            self._evaluating = nested
+        if nested:
+            return metrics
+        if self.benchmarks is not None:
+            scores = self.benchmarks(self.model, self.processing_class, prefix=metric_key_prefix)
+            self.log(dict(scores))
+            metrics.update(scores)
+            if not has_data:  # Trainer.evaluate did not run: the callbacks still hear of it (and reset should_evaluate)
+                self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        self.latest_eval_metrics = dict(metrics)  # for the model card
+        return metrics
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         """Trainer's save (parameters promoted for DeepSpeed back at shape () on disk), then the model card."""
         super()._save(output_dir, state_dict=restore_scalar_shapes(state_dict, self.model))
         self.write_model_card(output_dir or self.args.output_dir)
-
-    def evaluate(self, *args, **kwargs):
-        """Trainer's ``evaluate``; its metrics are kept for the model card (`latest_eval_metrics`)."""
-        metrics = super().evaluate(*args, **kwargs)
-        self.latest_eval_metrics = dict(metrics)
-        return metrics
 
     def write_model_card(self, folder: str, model_name: str | None = None, dataset_name: str | None = None,
                          tags: list[str] | None = None, license: str | None = None) -> str | None:
@@ -288,34 +313,3 @@ class CounterfactualTrainer(Trainer):
         sums.clear()
         counts.clear()
         super().log(logs, start_time)
-
-
-def wrap_with_peft(model, peft_config, args: CounterfactualConfig):
-    """``peft.get_peft_model(model, peft_config)``, prepared for gradient checkpointing as TRL prepares it."""
-    try:
-        from peft import PeftConfig, PeftModel, get_peft_model
-    except ImportError as err:
-        raise ImportError("peft_config needs the `peft` package: pip install 'cf-vlm-hf[peft]'") from err
-    if not isinstance(peft_config, PeftConfig):
-        raise TypeError(
-            f"peft_config must be a peft.PeftConfig (e.g. peft.LoraConfig), got {type(peft_config).__name__}"
-        )
-    if isinstance(model, PeftModel):
-        raise ValueError(
-            "the model is already a PeftModel and a peft_config was passed too: pass the PeftModel without "
-            "peft_config, or merge it first (model.merge_and_unload()) to train a new adapter"
-        )
-    if args.gradient_checkpointing:  # mirrors args.activation_checkpointing (transformers >= 5.2x)
-        kwargs = getattr(args, "activation_checkpointing_kwargs", None) or args.gradient_checkpointing_kwargs
-        kwargs = dict(kwargs or {})
-        if hasattr(model, "activation_checkpointing_enable"):
-            every_n_layers, offload = kwargs.pop("every_n_layers", 1), kwargs.pop("offload", False)
-            model.activation_checkpointing_enable(
-                activation_checkpointing_kwargs=kwargs or None, every_n_layers=every_n_layers, offload=offload
-            )
-        else:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs or None)
-        # With frozen embeddings, reentrant checkpointed blocks would see inputs without grad and drop the adapter's
-        # gradient: make the input embeddings require grad, as TRL does.
-        model.enable_input_require_grads()
-    return get_peft_model(model, peft_config)

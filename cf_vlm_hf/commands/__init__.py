@@ -7,7 +7,7 @@ The library never imports this package; these modules import the library.
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("fine-tune a model with the CF-VLM objectives from a YAML recipe and flags", "train"),
     "generate": ("generate a counterfactual corpus (parquet shards + dataset card)", "generate"),
-    "eval": ("score a dual-encoder checkpoint on a counterfactual corpus", "eval"),
+    "eval": ("evaluate checkpoints side by side on benchmarks (Winoground, SugarCrepe, ARO, ...) or a corpus", "eval"),
     "push": ("push a saved checkpoint or corpus (with its card) to the Hub", "push"),
     "demo": ("run the shapes-world demo", "demo"),
 }

@@ -1,4 +1,10 @@
-"""`cf-vlm eval`: compositional scores of a dual-encoder checkpoint on a counterfactual corpus."""
+"""`cf-vlm eval`: checkpoints of either family on benchmark tasks and counterfactual corpora, side by side.
+
+    cf-vlm eval --model PATH_OR_ID [PATH_OR_ID ...] --task NAME[,NAME...] [--data-dir DIR] [--output-dir DIR]
+    cf-vlm eval --model DIR --dataset CORPUS [--split NAME] [--output FILE]      (our corpus suite, as before)
+
+A thin layer over `cf_vlm_hf.evaluation.evaluate_checkpoints`; docs/evaluation.md documents every task.
+"""
 
 from __future__ import annotations
 
@@ -6,56 +12,83 @@ import argparse
 import json
 import os
 
+import yaml
+
 PROG = "cf-vlm eval"
+CORPUS_SUITES = ("corpus", "shapes-world")
+
+
+def _flag(parser, *names, **kwargs):
+    """Add a flag under both spellings (``--a-b`` and ``--a_b``)."""
+    spellings = []
+    for name in names:
+        spellings += [name, "--" + name[2:].replace("-", "_")] if name.startswith("--") else [name]
+    parser.add_argument(*dict.fromkeys(spellings), **kwargs)
+
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Score a dual-encoder checkpoint on a counterfactual corpus: minimal-edit accuracy (image "
-        "and text side) per edit type, Winoground-style scores for binding and relation edits, recall@1.",
+        description="Score checkpoints (dual encoders or generative VLMs; LoRA adapter folders load with their base "
+        "model) on benchmark tasks and counterfactual corpora. Several --model values are compared side by side: "
+        "results.json, results.md (one column per model, differences to the first) and results.png in --output-dir. "
+        "Task folders and protocols: docs/evaluation.md.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--model", required=True, help="Hub id or local folder of the checkpoint (AutoModel)")
-    parser.add_argument(
-        "--dataset", required=True,
-        help="the corpus: Hub id, local folder, .parquet, .jsonl/.json, or 'shapes-world' (generated on the fly)",
-    )
-    parser.add_argument(
-        "--split", default=None,
-        help="split to score; default: every split of the corpus (shapes-world: 'test' and 'heldout')",
-    )
-    parser.add_argument("--output", default=None, help="JSON file to write the results to")
-    parser.add_argument("--batch-size", type=int, default=64, help="images or texts per forward pass")
-    parser.add_argument("--device", default=None, help="torch device; default: cuda when available, else cpu")
-    parser.add_argument("--trust-remote-code", action="store_true", help="allow the checkpoint's own code to run")
-    parser.add_argument("--revision", default=None, help="branch, tag or commit of a Hub checkpoint")
-    parser.add_argument("--num-anchors", type=int, default=200, help="shapes-world only: anchors per split")
-    parser.add_argument("--seed", type=int, default=0, help="shapes-world only: seed of the generated corpus")
-    parser.add_argument("--image-size", type=int, default=64, help="shapes-world only: canvas size in pixels")
-    parser.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
+    _flag(parser, "--model", "--model-name-or-path", dest="model", nargs="+", action="extend", required=True,
+          help="Hub ids or local folders; the first is the reference of the comparison")
+    _flag(parser, "--label", "--labels", dest="labels", nargs="+", action="extend", default=None,
+          help="column names, one per model (default: the folder names / Hub ids)")
+    _flag(parser, "--task", "--tasks", dest="tasks", action="append", default=None,
+          help="NAME[,NAME...], each NAME or NAME=PATH (run --list-tasks for the names)")
+    _flag(parser, "--data-dir", default=None, help="the folder holding each task's folder (<data-dir>/<task>)")
+    _flag(parser, "--output-dir", default=None, help="where results.json, results.md and results.png go")
+    _flag(parser, "--dataset", default=None,
+          help="our corpus suite on a corpus: Hub id, local folder, .parquet, .jsonl/.json, or 'shapes-world'")
+    _flag(parser, "--split", default=None,
+          help="--dataset only: split to score; default: every split (shapes-world: 'test' and 'heldout')")
+    _flag(parser, "--output", default=None, help="JSON file for the results (with one model and --dataset: the "
+                                                "format cf-vlm eval always wrote)")
+    _flag(parser, "--base-model", default=None, help="base model of LoRA adapter folders (default: the one recorded)")
+    _flag(parser, "--revision", default=None, help="branch, tag or commit of Hub checkpoints")
+    _flag(parser, "--batch-size", type=int, default=None,
+          help="images or texts (dual encoders, default 64) or sequences (generative VLMs, default 16) per forward")
+    _flag(parser, "--device", default=None, help="torch device; default: cuda when available, else cpu")
+    _flag(parser, "--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
+          help="weights' dtype ('auto': the checkpoint's)")
+    _flag(parser, "--trust-remote-code", action="store_true", help="allow the checkpoints' own code to run")
+    _flag(parser, "--generative-score", default="caption-likelihood", choices=("caption-likelihood", "yes-probability"),
+          help="S(I, T) of generative VLMs")
+    _flag(parser, "--caption-prompt", default=None, help="generative VLMs: user text of the caption-likelihood prompt")
+    _flag(parser, "--yes-question", default=None, help="generative VLMs: yes-probability question with {caption}")
+    _flag(parser, "--task-option", dest="task_options", action="append", default=[], metavar="TASK.KEY=VALUE",
+          help="a task option, e.g. pope.answer_mode=generate, vl-checklist.max_items_per_file=null")
+    _flag(parser, "--skip-missing-images", action="store_true",
+          help="leave out benchmark entries whose image file is missing (counted in the results) instead of failing")
+    _flag(parser, "--num-anchors", type=int, default=200, help="shapes-world only: anchors per split")
+    _flag(parser, "--seed", type=int, default=0, help="shapes-world only: seed of the generated corpus")
+    _flag(parser, "--image-size", type=int, default=64, help="shapes-world only: canvas size in pixels")
+    _flag(parser, "--no-progress", action="store_true", help="do not show progress bars")
+    _flag(parser, "--list-tasks", action="store_true", help="list the tasks and exit")
     return parser
 
 
-def _eval_splits(args: argparse.Namespace) -> dict:
-    """split name -> rows."""
-    if args.dataset == "shapes-world":
-        from ..data.shapes_world import ShapesWorldSpec, shapes_world_dataset
+def parse_task_options(values: list[str]) -> dict[str, dict]:
+    """``["pope.answer_mode=generate", ...]`` -> ``{"pope": {"answer_mode": "generate"}}`` (values read as YAML)."""
+    from ..evaluation import get_task
 
-        names = [args.split] if args.split else ["test", "heldout"]
-        spec = ShapesWorldSpec(image_size=args.image_size)
-        return {name: shapes_world_dataset(args.num_anchors, name, args.seed, spec) for name in names}
-    from datasets import DatasetDict
-
-    from ..data import load_counterfactual_dataset
-
-    loaded = load_counterfactual_dataset(args.dataset, split=args.split)
-    if isinstance(loaded, DatasetDict):
-        return dict(loaded)
-    return {args.split or str(loaded.split or "train"): loaded}
+    options: dict[str, dict] = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        task, dot, name = key.partition(".")
+        if not sep or not dot or not name:
+            raise ValueError(f"--task-option {value!r}: expected TASK.KEY=VALUE, e.g. pope.answer_mode=generate")
+        options.setdefault(get_task(task).name, {})[name.replace("-", "_")] = yaml.safe_load(raw) if raw else None
+    return options
 
 
 def format_table(results: dict[str, dict[str, float]]) -> str:
-    """A plain-text table: one row per metric, one column per split."""
+    """A plain-text table of the corpus suite: one row per metric, one column per split."""
     splits = list(results)
     metrics = []
     for split_results in results.values():
@@ -68,47 +101,78 @@ def format_table(results: dict[str, dict[str, float]]) -> str:
         cells = []
         for split in splits:
             value = results[split].get(name)
-            if value is None:
-                text = ""
-            else:
-                text = f"{value:d}" if name.startswith("count/") else f"{value:.3f}"
+            text = "" if value is None else f"{value:d}" if name.startswith("count/") else f"{value:.3f}"
             cells.append(text.rjust(10))
         lines.append("  ".join([name.ljust(width), *cells]))
     return "\n".join(lines)
 
 
+def _per_split(metrics: dict[str, float], splits) -> dict[str, dict[str, float]]:
+    """Corpus-suite metrics ``"split/name"`` -> ``{split: {name: value}}``."""
+    return {split: {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith(split + "/")} for split in splits}
+
+
+def _tasks(args):
+    from ..evaluation import TASKS, parse_tasks
+
+    options = parse_task_options(args.task_options)
+    missing = "skip" if args.skip_missing_images else "error"
+    tasks = parse_tasks(args.tasks, options, missing_images=missing) if args.tasks else []
+    if args.dataset:
+        if args.dataset == "shapes-world":
+            shapes = dict(num_anchors=args.num_anchors, seed=args.seed, image_size=args.image_size,
+                          splits=args.split, **options.get("shapes-world", {}))
+            tasks.append(TASKS["shapes-world"](**shapes))
+        else:
+            tasks.append(TASKS["corpus"](path=args.dataset, split=args.split, **options.get("corpus", {})))
+    if not tasks:
+        raise ValueError(f"give --task NAME[,NAME...] (known: {', '.join(TASKS)}) or --dataset CORPUS")
+    return tasks
+
+
 def main(argv: list[str] | None = None) -> int:
     """`cf-vlm eval`: ``argv`` are the arguments after the subcommand."""
     args = make_parser().parse_args(argv)
-    import torch
+    from ..evaluation import TASKS, evaluate_checkpoints
+    from ..evaluation.report import markdown_table, report_dict
 
-    from ..evaluation import evaluate_counterfactual_split
-    from ..models import is_dual_encoder, model_type
-    from ..models.dual_encoder import text_padding
-    from ..models.loading import load_model_and_processor
-
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model, processor = load_model_and_processor(
-        args.model, revision=args.revision, trust_remote_code=args.trust_remote_code, dtype="auto", adapter="merged"
+    if args.list_tasks:
+        for name, task in TASKS.items():
+            print(f"{name:14s} {task.summary}")
+        return 0
+    tasks = _tasks(args)
+    generative = {"score": args.generative_score}
+    if args.caption_prompt:
+        generative["caption_prompt"] = args.caption_prompt
+    if args.yes_question:
+        generative["yes_question"] = args.yes_question
+    report = evaluate_checkpoints(
+        args.model, tasks, data_dir=args.data_dir, output_dir=args.output_dir, labels=args.labels,
+        base_model=args.base_model, revision=args.revision, dtype=args.dtype, trust_remote_code=args.trust_remote_code,
+        device=args.device, batch_size=args.batch_size, progress=not args.no_progress, **generative,
     )
-    if not is_dual_encoder(model):
-        raise SystemExit(
-            f"{PROG}: error: {args.model} is a {type(model).__name__}, not a dual encoder: this corpus suite scores "
-            "dual encoders (models with get_image_features and get_text_features)"
-        )
-    model = model.to(device)
-    padding = text_padding(model_type(model))
-    results = {}
-    for name, rows in _eval_splits(args).items():
-        results[name] = evaluate_counterfactual_split(
-            model, processor, rows, batch_size=args.batch_size, padding=padding, progress=not args.no_progress,
-            description=f"evaluating {name}",
-        )
-    print(format_table(results))
+    for task in tasks:
+        if task.name in CORPUS_SUITES and len(report.models) == 1:
+            label = report.labels[0]
+            splits = report.tasks[task.name]["subset_counts"]
+            print(format_table(_per_split(report.results[task.name][label], splits)))
+            print()
+    print(markdown_table(report))
     if args.output:
-        folder = os.path.dirname(os.path.abspath(args.output))
-        os.makedirs(folder, exist_ok=True)
+        legacy = args.dataset and not args.tasks and len(report.models) == 1
+        if legacy:
+            task = tasks[-1].name
+            splits = report.tasks[task]["subset_counts"]
+            content = {"model": args.model[0], "dataset": args.dataset,
+                       "results": _per_split(report.results[task][report.labels[0]], splits)}
+        else:
+            content = report_dict(report)
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with open(args.output, "w", encoding="utf-8") as f:
-            json.dump({"model": args.model, "dataset": args.dataset, "results": results}, f, indent=2)
+            json.dump(content, f, indent=2)
         print(f"wrote {args.output}")
+    if args.output_dir:
+        chart = os.path.isfile(os.path.join(args.output_dir, "results.png"))
+        print(f"wrote {os.path.join(args.output_dir, 'results.json')}, results.md"
+              + (" and results.png" if chart else " (no results.png: pip install 'cf-vlm-hf[eval]' for matplotlib)"))
     return 0

@@ -149,3 +149,37 @@ def _with_adapter(model, folder: str, mode: str):
 def _has_processor(folder: str) -> bool:
     names = ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json")
     return any(os.path.isfile(os.path.join(folder, name)) for name in names)
+
+
+def wrap_with_peft(model, peft_config, args):
+    """``peft.get_peft_model(model, peft_config)``, prepared for gradient checkpointing as TRL prepares it.
+
+    ``args`` is the run's `TrainingArguments` (its gradient-checkpointing settings are read).
+    """
+    try:
+        from peft import PeftConfig, PeftModel, get_peft_model
+    except ImportError as err:
+        raise ImportError("peft_config needs the `peft` package: pip install 'cf-vlm-hf[peft]'") from err
+    if not isinstance(peft_config, PeftConfig):
+        raise TypeError(
+            f"peft_config must be a peft.PeftConfig (e.g. peft.LoraConfig), got {type(peft_config).__name__}"
+        )
+    if isinstance(model, PeftModel):
+        raise ValueError(
+            "the model is already a PeftModel and a peft_config was passed too: pass the PeftModel without "
+            "peft_config, or merge it first (model.merge_and_unload()) to train a new adapter"
+        )
+    if args.gradient_checkpointing:  # mirrors args.activation_checkpointing (transformers >= 5.2x)
+        kwargs = getattr(args, "activation_checkpointing_kwargs", None) or args.gradient_checkpointing_kwargs
+        kwargs = dict(kwargs or {})
+        if hasattr(model, "activation_checkpointing_enable"):
+            every_n_layers, offload = kwargs.pop("every_n_layers", 1), kwargs.pop("offload", False)
+            model.activation_checkpointing_enable(
+                activation_checkpointing_kwargs=kwargs or None, every_n_layers=every_n_layers, offload=offload
+            )
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs or None)
+        # With frozen embeddings, reentrant checkpointed blocks would see inputs without grad and drop the adapter's
+        # gradient: make the input embeddings require grad, as TRL does.
+        model.enable_input_require_grads()
+    return get_peft_model(model, peft_config)

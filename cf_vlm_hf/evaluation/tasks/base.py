@@ -1,0 +1,136 @@
+"""What a benchmark task is: a loader of its official files, a metric over scores, and its protocol.
+
+A :class:`Task` reads its benchmark's own layout from a local folder (``load``) into a :class:`TaskData` holding
+items of ONE type per subset (`cf_vlm_hf.evaluation.items`), then scores them with any
+`cf_vlm_hf.evaluation.scoring.PairScorer` (``evaluate``) into a :class:`TaskResult`. Its class attributes state
+the protocol (averaging, tie rule, exclusions) and the official item counts, so every number in a report can be
+traced to how it was computed and what it was computed on (``provenance``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+@dataclass
+class TaskData:
+    """What a loader read.
+
+    Attributes:
+        task: the task's name.
+        subsets: subset name -> items (one item type for the whole task).
+        source: the folder or Hub id read.
+        files: annotation file -> sha256 of its bytes.
+        exclusions: why items were left out -> how many (e.g. images missing on disk, with ``missing_images="skip"``).
+        notes: anything else a reader of the results must know.
+    """
+
+    task: str
+    subsets: dict[str, list]
+    source: str
+    files: dict[str, str] = field(default_factory=dict)
+    exclusions: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def item_count(self) -> int:
+        return sum(len(items) for items in self.subsets.values())
+
+
+@dataclass
+class TaskResult:
+    """A model's scores on a task.
+
+    Attributes:
+        metrics: flat ``name -> value`` (accuracies are fractions in [0, 1]; counts are ints).
+        headline: the metrics a summary table shows, in order.
+        skipped: why the task did not run for this model (then ``metrics`` is empty), or None.
+    """
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    headline: list[str] = field(default_factory=list)
+    skipped: str | None = None
+
+
+class Task:
+    """A benchmark: subclasses set the class attributes and implement ``load`` and ``evaluate``.
+
+    Class attributes:
+        name: the task's name on the command line.
+        folder: its folder under ``--data-dir`` (default: ``name``).
+        summary: one line for listings.
+        official_counts: subset -> the official item count (empty when the benchmark has none).
+        protocol: how the metrics are computed: at least "metric", "averaging" and "ties".
+        hub_id: a Hub repository the data is read from when no local folder exists (None: local only).
+    """
+
+    name: ClassVar[str] = ""
+    folder: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    official_counts: ClassVar[dict[str, int]] = {}
+    protocol: ClassVar[dict[str, Any]] = {}
+    hub_id: ClassVar[str | None] = None
+
+    def __init__(self, path: str | None = None, missing_images: str = "error", **options):
+        if missing_images not in ("error", "skip"):
+            raise ValueError(f"missing_images must be 'error' or 'skip', got {missing_images!r}")
+        self.path = path
+        self.missing_images = missing_images
+        self.options = options
+        unknown = sorted(set(options) - set(self.option_names()))
+        if unknown:
+            raise ValueError(f"task {self.name!r} has no option(s) {unknown}; it takes {sorted(self.option_names())}")
+
+    @classmethod
+    def option_names(cls) -> tuple[str, ...]:
+        """The task-specific options its constructor takes."""
+        return ()
+
+    def root(self, data_dir: str | None) -> str | None:
+        """The local folder to read: the task's own ``path``, else ``data_dir/<folder>``; None when neither exists
+        (the loader then tries ``hub_id``, or explains the expected layout)."""
+        for candidate in (self.path, os.path.join(data_dir, self.folder or self.name) if data_dir else None):
+            if candidate and os.path.exists(os.path.expanduser(candidate)):
+                return os.path.abspath(os.path.expanduser(candidate))
+        if self.path:
+            raise FileNotFoundError(f"{self.name}: {self.path} does not exist")
+        return None
+
+    def missing_folder(self, data_dir: str | None, layout: str) -> FileNotFoundError:
+        """The error for a task without data: where it looked and what it expects there."""
+        where = os.path.join(data_dir, self.folder or self.name) if data_dir else f"--data-dir DIR/{self.folder}"
+        return FileNotFoundError(
+            f"{self.name}: no data folder at {where}. Expected: {layout} (docs/evaluation.md, '{self.name}')"
+        )
+
+    def load(self, data_dir: str | None = None) -> TaskData:
+        raise NotImplementedError
+
+    def evaluate(self, scorer, data: TaskData) -> TaskResult:
+        raise NotImplementedError
+
+    def subset_counts(self, data: TaskData) -> dict[str, int]:
+        """Items per subset (tasks whose items are whole sets count their images)."""
+        return {name: len(items) for name, items in data.subsets.items()}
+
+    def provenance(self, data: TaskData) -> dict[str, Any]:
+        """Protocol, counts (ours and the official ones, and whether they differ), sources and file hashes."""
+        counts = self.subset_counts(data)
+        official = dict(self.official_counts)
+        differs = {name: {"ours": counts.get(name, 0), "official": n} for name, n in official.items()
+                   if counts.get(name, 0) != n}
+        return {
+            "protocol": dict(self.protocol),
+            "options": {k: v for k, v in self.options.items() if v is not None},
+            "item_count": sum(counts.values()),
+            "subset_counts": counts,
+            "official_item_count": sum(official.values()) if official else None,
+            "official_subset_counts": official or None,
+            "differs_from_official": differs or None,
+            "source": data.source,
+            "annotation_files": dict(data.files),
+            "exclusions": dict(data.exclusions),
+            "notes": list(data.notes),
+        }

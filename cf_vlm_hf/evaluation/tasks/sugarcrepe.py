@@ -1,0 +1,93 @@
+"""SugarCrepe (Hsieh et al., NeurIPS 2023): one COCO image, its caption and a hard negative caption.
+
+Layout (the authors' release; clip-benchmark's ``sugar_crepe`` reads the same)::
+
+    <root>/add_att.json  add_obj.json  replace_att.json  replace_obj.json  replace_rel.json  swap_att.json
+           swap_obj.json                      # {id: {"filename", "caption", "negative_caption"}}
+    <root>/val2017/000000xxxxxx.jpg          # COCO 2017 val images
+
+Protocol: an item is right when S(image, caption) > S(image, negative_caption), strictly (the authors' rule; a tie
+is wrong). Accuracy per subset; for each group (add / replace / swap) and overall, the mean over its subsets
+("macro") and the accuracy over its pooled items ("micro", the authors' aggregate). Subsets whose file is absent
+are left out, and the results say the item count differs from the official 7,511.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..items import ChoiceItem
+from ..metrics import accuracy
+from .base import Task, TaskData, TaskResult
+from .choices import choice_results
+from .files import Annotations
+
+SUBSETS = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
+OFFICIAL_COUNTS = {"add_att": 692, "add_obj": 2062, "replace_att": 788, "replace_obj": 1652, "replace_rel": 1406,
+                   "swap_att": 666, "swap_obj": 245}
+GROUPS = {"add": ("add_att", "add_obj"), "replace": ("replace_att", "replace_obj", "replace_rel"),
+          "swap": ("swap_att", "swap_obj")}
+LAYOUT = ("<root>/<subset>.json ({id: {filename, caption, negative_caption}}) for the 7 subsets, images in "
+          "<root>/val2017/")
+
+
+class SugarCrepe(Task):
+    name = "sugarcrepe"
+    folder = "sugarcrepe"
+    summary = "SugarCrepe: caption vs hard negative caption, 7 subsets (add / replace / swap)"
+    official_counts = OFFICIAL_COUNTS
+    protocol = {
+        "metric": "accuracy: S(image, caption) > S(image, negative_caption)",
+        "ties": "strict (a tie is wrong), as the authors' main_eval.py",
+        "averaging": "per subset; group and overall 'macro' = mean of subset accuracies, 'micro' = pooled items "
+                     "(the authors' aggregate)",
+        "exclusions": "none",
+    }
+
+    @classmethod
+    def option_names(cls):
+        return ("ties",)
+
+    def load(self, data_dir=None) -> TaskData:
+        root = self.root(data_dir)
+        if root is None:
+            raise self.missing_folder(data_dir, LAYOUT)
+        subsets, files, skipped, notes = {}, {}, 0, []
+        for subset in SUBSETS:
+            path = os.path.join(root, f"{subset}.json")
+            if not os.path.isfile(path):
+                notes.append(f"{subset}.json not found: subset left out")
+                continue
+            ann = Annotations(self.name, path, (os.path.join(root, "val2017"),), self.missing_images)
+            content = ann.json()
+            if not isinstance(content, dict):
+                raise ValueError(f"{self.name}: {path}: expected an object {{id: entry}}, got {type(content).__name__}")
+            items = []
+            for entry_id, entry in content.items():
+                entry = ann.mapping(entry_id, entry)
+                caption, negative = ann.text(entry_id, entry, "caption"), ann.text(entry_id, entry, "negative_caption")
+                image = ann.image(entry_id, "filename", ann.text(entry_id, entry, "filename"))
+                if image is not None:
+                    items.append(ChoiceItem(f"{subset}/{entry_id}", image, (caption, negative), 0, subset))
+            subsets[subset], files[path] = items, ann.sha256
+            skipped += sum(ann.skipped.values())
+        if not subsets:
+            raise FileNotFoundError(f"{self.name}: none of {', '.join(s + '.json' for s in SUBSETS)} in {root}")
+        exclusions = {"image file not found": skipped} if skipped else {}
+        return TaskData(self.name, subsets, root, files, exclusions, notes)
+
+    def evaluate(self, scorer, data: TaskData) -> TaskResult:
+        ties = self.options.get("ties") or "strict"
+        items = [item for subset in data.subsets.values() for item in subset]
+        correct = dict(zip((item.id for item in items), choice_results(scorer, items, ties)))
+        per_subset = {s: [correct[item.id] for item in data.subsets[s]] for s in data.subsets}
+        metrics = {f"{s}/accuracy": accuracy(v) for s, v in per_subset.items()}
+        metrics.update({f"{s}/count": len(v) for s, v in per_subset.items()})
+        for group, members in (*GROUPS.items(), ("overall", SUBSETS)):
+            present = [s for s in members if s in per_subset]
+            if present:
+                metrics[f"{group}/macro"] = sum(metrics[f"{s}/accuracy"] for s in present) / len(present)
+                metrics[f"{group}/micro"] = accuracy([ok for s in present for ok in per_subset[s]])
+        headline = [f"{s}/accuracy" for s in SUBSETS if s in per_subset]
+        headline += [f"{g}/macro" for g in (*GROUPS, "overall") if f"{g}/macro" in metrics] + ["overall/micro"]
+        return TaskResult(metrics, headline)

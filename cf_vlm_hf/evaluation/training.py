@@ -1,0 +1,63 @@
+"""Benchmarks during training: `BenchmarkSuite` scores the model being trained on benchmark tasks.
+
+`CounterfactualTrainer(..., benchmarks=BenchmarkSuite(["sugarcrepe", "winoground"], data_dir="data"))` logs, at
+each evaluation, every metric of every task as ``eval_<task>/<metric>`` (``eval`` being the evaluation's metric key
+prefix), next to the loss metrics; they can drive ``metric_for_best_model`` (e.g. ``"eval_sugarcrepe/overall/micro"``).
+Tasks given with their own paths need no ``data_dir``: ``benchmarks=["sugarcrepe=/data/sugarcrepe"]``.
+
+The tasks' data are read once, at the first evaluation; the model is scored as it is (eval mode, no gradients),
+through the same pair scorers as ``cf-vlm eval``. Every process scores the whole suite (identical numbers on each).
+"""
+
+from __future__ import annotations
+
+from .runner import as_tasks, evaluate_model, load_tasks
+
+
+class BenchmarkSuite:
+    """Benchmark tasks to score a model on, with everything needed to read them.
+
+    Args:
+        tasks: names ("winoground,sugarcrepe=/data/sc"), a list of names, or `Task` objects.
+        data_dir: the folder holding each task's folder.
+        processor: the model's processor (default: the trainer's ``processing_class``).
+        batch_size: images/texts or sequences per forward.
+        progress: show progress bars.
+        generative_options: how generative VLMs score pairs (``score``, ``caption_prompt``, ...).
+
+    Example::
+
+        >>> suite = BenchmarkSuite("sugarcrepe,winoground", data_dir="benchmarks-data")
+        >>> suite(model, processor)
+        {'eval_sugarcrepe/add_att/accuracy': 0.71, ..., 'eval_winoground/group': 0.08}
+    """
+
+    def __init__(self, tasks, data_dir: str | None = None, processor=None, batch_size: int | None = None,
+                 progress: bool = False, missing_images: str = "error", task_options: dict | None = None,
+                 **generative_options):
+        self.tasks = as_tasks(tasks, missing_images, task_options)
+        self.data_dir, self.processor = data_dir, processor
+        self.batch_size, self.progress = batch_size, progress
+        self.generative_options = generative_options
+        self._data = None
+
+    def __call__(self, model, processor=None, prefix: str = "eval") -> dict[str, float]:
+        """``{f"{prefix}_{task}/{metric}": value}`` for every float metric of every task that applies."""
+        processor = self.processor or processor
+        if processor is None:
+            raise ValueError("BenchmarkSuite needs the model's processor: pass processor= or processing_class=")
+        if self._data is None:
+            self._data = load_tasks(self.tasks, self.data_dir)
+        results = evaluate_model(model, processor, self.tasks, data=self._data, batch_size=self.batch_size,
+                                 progress=self.progress, **self.generative_options)
+        return {f"{prefix}_{task}/{name}": value for task, result in results.items()
+                for name, value in result.metrics.items() if isinstance(value, float)}
+
+
+def as_benchmark_suite(benchmarks) -> BenchmarkSuite | None:
+    """``benchmarks`` as a `BenchmarkSuite` (a suite passes through; names or tasks make one with no data_dir)."""
+    if benchmarks is None or isinstance(benchmarks, BenchmarkSuite):
+        return benchmarks
+    if callable(benchmarks) and not isinstance(benchmarks, (str, list, tuple)):
+        return benchmarks  # any callable (model, processor, prefix) -> metrics
+    return BenchmarkSuite(benchmarks)
