@@ -68,6 +68,8 @@ def make_parser() -> argparse.ArgumentParser:
     _flag(parser, "--num-anchors", type=int, default=200, help="shapes-world only: anchors per split")
     _flag(parser, "--seed", type=int, default=0, help="shapes-world only: seed of the generated corpus")
     _flag(parser, "--image-size", type=int, default=64, help="shapes-world only: canvas size in pixels")
+    _flag(parser, "--update-card", action="store_true",
+          help="add each model's headline results to the model card (README.md) of its local folder")
     _flag(parser, "--no-progress", action="store_true", help="do not show progress bars")
     _flag(parser, "--list-tasks", action="store_true", help="list the tasks and exit")
     return parser
@@ -171,8 +173,28 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.output, "w", encoding="utf-8") as f:
             json.dump(content, f, indent=2)
         print(f"wrote {args.output}")
+    if args.update_card:
+        update_cards(report, args.model)
     if args.output_dir:
         chart = os.path.isfile(os.path.join(args.output_dir, "results.png"))
         print(f"wrote {os.path.join(args.output_dir, 'results.json')}, results.md"
               + (" and results.png" if chart else " (no results.png: pip install 'cf-vlm-hf[eval]' for matplotlib)"))
     return 0
+
+
+def update_cards(report, models: list[str]) -> None:
+    """Add each local checkpoint's headline results, task by task, to its model card (`hub.update_card_results`)."""
+    from ..hub import update_card_results
+
+    for model, record in zip(models, report.models):
+        label = record["label"]
+        if not os.path.isfile(os.path.join(model, "README.md")):
+            print(f"{PROG}: no model card in {model} to update (write one with CounterfactualTrainer.save_model)")
+            continue
+        for task, per_model in report.results.items():
+            metrics = per_model.get(label) or {}
+            headline = {name: metrics[name] for name in report.headline.get(task, []) if name in metrics}
+            if headline:
+                update_card_results(model, headline, dataset_name=task, family=record.get("family"))
+        print(f"updated the model card of {model}")
+

@@ -98,3 +98,22 @@ def test_a_custom_template_and_a_lora_card(tmp_path, one_thread):
     assert meta["pipeline_tag"] == "image-text-to-text"
     body = path.read_text()
     assert "# lora by me" in body and "Adapter: LORA r=4, alpha=8 on ['q_proj', 'v_proj']" in body
+
+
+def test_cf_vlm_eval_update_card_adds_its_results(trained):
+    from cf_vlm_hf.cli import main
+
+    tmp, _, _ = trained
+    folder = tmp / "out"
+    assert main(["eval", "--model", str(folder), "--dataset", "shapes-world", "--num-anchors", "6", "--image-size",
+                 "32", "--no-progress", "--update-card", "--output-dir", str(tmp / "eval")]) == 0
+    report = __import__("json").loads((tmp / "eval" / "results.json").read_text())
+    meta = metadata(folder / "README.md")
+    _, results = model_index_to_eval_results(meta["model-index"])
+    recorded = {(r.dataset_name, r.metric_type): r.metric_value for r in results}
+    task = report["tasks"]["shapes-world"]
+    expected = task["results"][report["models"][0]["label"]]
+    added = {metric: value for (dataset, metric), value in recorded.items() if dataset == "shapes-world"}
+    assert set(added) == set(task["headline"])  # e.g. heldout/mean_image_side
+    for metric, value in added.items():
+        assert value == pytest.approx(expected[metric], abs=1e-6), metric
