@@ -31,7 +31,8 @@ OPTIONAL_COLUMNS = ("edit_captions", "id")
 
 # The edit types the project knows (docs/DESIGN.md); an unknown one is only warned about, never rejected.
 KNOWN_EDIT_TYPES = frozenset(
-    {"color", "shape", "size", "relation", "binding", "count", "existence", "attribute", "object", "action", "cause"}
+    {"color", "shape", "size", "relation", "binding", "count", "existence", "attribute", "object", "action", "cause",
+     "negation"}
 )
 
 

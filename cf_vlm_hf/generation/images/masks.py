@@ -137,6 +137,10 @@ def load_segmenter(name_or_path: str, device: str | None = None, threshold: floa
 
     check_reference(name_or_path, "mask model")
     model_type = AutoConfig.from_pretrained(name_or_path, revision=revision).model_type
+    if model_type not in ("clipseg", "grounding-dino"):
+        raise ValueError(f"mask model {name_or_path!r} is a {model_type!r}; text-prompted masks need a CLIPSeg "
+                         "(e.g. CIDAS/clipseg-rd64-refined) or Grounding DINO (e.g. IDEA-Research/grounding-dino-tiny)"
+                         " checkpoint")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     processor = AutoProcessor.from_pretrained(name_or_path, revision=revision)
     if model_type == "clipseg":
@@ -144,12 +148,7 @@ def load_segmenter(name_or_path: str, device: str | None = None, threshold: floa
 
         model = CLIPSegForImageSegmentation.from_pretrained(name_or_path, revision=revision, use_safetensors=True)
         return ClipSegMasks(model.to(device), processor, 0.4 if threshold is None else threshold)
-    if model_type == "grounding-dino":
-        from transformers import AutoModelForZeroShotObjectDetection
+    from transformers import AutoModelForZeroShotObjectDetection
 
-        model = AutoModelForZeroShotObjectDetection.from_pretrained(name_or_path, revision=revision,
-                                                                    use_safetensors=True)
-        return BoxMasks(model.to(device), processor, 0.3 if threshold is None else threshold)
-    raise ValueError(f"mask model {name_or_path!r} is a {model_type!r}; text-prompted masks need a CLIPSeg "
-                     "(e.g. CIDAS/clipseg-rd64-refined) or Grounding DINO (e.g. IDEA-Research/grounding-dino-tiny) "
-                     "checkpoint")
+    model = AutoModelForZeroShotObjectDetection.from_pretrained(name_or_path, revision=revision, use_safetensors=True)
+    return BoxMasks(model.to(device), processor, 0.3 if threshold is None else threshold)
