@@ -186,8 +186,8 @@ def _main_captions(args: argparse.Namespace, argv: list[str]) -> int:
     if result.summary is not None:
         summary = result.summary
         print(f"wrote {result.num_rows} rows in {result.num_shards} shard(s) to {args.output}: "
-              f"{len(summary.uneditable)} uneditable (kept with K=M=0), {len(summary.dropped)} image(s) dropped by "
-              f"the quality filter, {len(summary.rejected_rows)} input row(s) rejected; "
+              f"{summary.counts['uneditable']} uneditable (kept with K=M=0), {summary.counts['dropped']} image(s) "
+              f"dropped by the quality filter, {summary.counts['rejected_rows']} input row(s) rejected; "
               f"{result.rows_generated} rows generated here at {result.rows_per_second:.2f} rows/s")
     return 0
 

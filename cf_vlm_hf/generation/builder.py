@@ -163,30 +163,34 @@ def build_corpus(source, generator, output_dir: str, record: dict, *, split: str
 def _write(output_dir, split, shard, rows, generator, batch_size, on_error, features, advance) -> int:
     """Generate and write one shard (its report first, then its parquet file); returns the rows generated.
 
-    ``advance(n)`` is called as rows are done (the progress bar)."""
-    rejected, usable = [], []
-    for row in rows:
-        if isinstance(row, CorpusError):
-            if on_error == "raise":
-                raise row
-            rejected.append({"index": getattr(row, "index", None), "id": None, "reason": row.reason,
-                             "message": str(row)})
-            continue
-        try:
-            if generator.needs_anchor_pixels:  # a row whose image or mask cannot be decoded is rejected here, alone
-                row.anchor()
-                row.mask_image()
-            usable.append(row)
-        except CorpusError as err:
-            if on_error == "raise":
-                raise
-            rejected.append({"index": row.index, "id": row.id, "reason": err.reason, "message": str(err)})
-    advance(len(rows) - len(usable))
-    generated = []
-    for start in range(0, len(usable), batch_size):
-        batch = usable[start : start + batch_size]
-        generated += generator.generate(batch)
-        advance(len(batch))
+    Rows are decoded a batch at a time and released after it, so only encoded images stay held for the shard.
+    ``advance(n)`` is called as rows are done (the progress bar).
+    """
+    rejected, generated = [], []
+
+    def reject(index, row_id, err: CorpusError) -> None:
+        if on_error == "raise":
+            raise err
+        rejected.append({"index": index, "id": row_id, "reason": err.reason, "message": str(err)})
+
+    for start in range(0, len(rows), batch_size):
+        batch = []
+        for row in rows[start : start + batch_size]:
+            if isinstance(row, CorpusError):
+                reject(getattr(row, "index", None), None, row)
+                continue
+            try:
+                if generator.needs_anchor_pixels:  # a row whose image or mask cannot be decoded is rejected alone
+                    row.anchor()
+                    row.mask_image()
+                batch.append(row)
+            except CorpusError as err:
+                reject(row.index, row.id, err)
+        if batch:
+            generated += generator.generate(batch)
+        for row in batch:
+            row.release()
+        advance(len(rows[start : start + batch_size]))
     write_json(report_path(output_dir, split, shard), {
         "shard": shard, "rejected": rejected, "rows": [vars(g.report) for g in generated],
     })

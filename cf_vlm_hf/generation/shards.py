@@ -83,16 +83,6 @@ def read_json(path: str):
         return json.load(f)
 
 
-def write_jsonl(path: str, records) -> None:
-    """One JSON object per line, atomically."""
-    def write(temporary: str) -> None:
-        with open(temporary, "w", encoding="utf-8") as f:
-            for record in records:
-                f.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
-
-    write_atomically(path, write)
-
-
 def shard_path(output_dir: str, split: str, index: int) -> str:
     return os.path.join(output_dir, "data", f"{split}-{index:05d}.parquet")
 

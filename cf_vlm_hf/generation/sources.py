@@ -46,6 +46,10 @@ class SourceRow:
             self._decoded = decode_image(self.image, f"row {self.index} (id {self.id!r}), field 'image'")
         return self._decoded
 
+    def release(self) -> None:
+        """Forget the decoded image and mask (the encoded ones stay)."""
+        self._decoded = self._mask = None
+
     def mask_image(self):
         """The row's mask as a binary "L" image of the anchor's size (once), or None without a mask."""
         if self.mask is not None and self._mask is None:

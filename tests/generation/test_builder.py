@@ -150,7 +150,7 @@ def test_bad_rows_stop_the_build_or_are_skipped_and_listed(photos, settings, gen
     rejected = [json.loads(line) for line in (tmp_path / "skip" / "generation" / "rejected_rows.jsonl").open()]
     assert [(r["index"], r["reason"]) for r in rejected] == [(1, "missing_image"), (2, "undecodable_image")]
     assert "### Input rows rejected: 2" in (tmp_path / "skip" / "README.md").read_text()
-    assert len(result.summary.rejected_rows) == 2
+    assert result.summary.counts["rejected_rows"] == 2 and len(result.summary.rejected_rows) == 2
 
 
 class RejectEdits:
@@ -168,7 +168,8 @@ class RejectEdits:
 def test_dropped_images_become_negative_captions_and_are_listed(built, photos, settings, generator, tmp_path):
     out, _ = built
     reference = load_counterfactual_dataset(str(out))
-    edits = {c for row in reference for c in row["edit_captions"]} - {c for row in reference for c in row["cf_captions"]}
+    counterfactuals = {c for row in reference for c in row["cf_captions"]}
+    edits = {c for row in reference for c in row["edit_captions"]} - counterfactuals
     generator.quality_filter = RejectEdits(edits)
     try:
         build_counterfactual_corpus(str(photos[0]), tmp_path / "filtered", dataclasses.replace(settings, max_rows=4),
@@ -183,7 +184,8 @@ def test_dropped_images_become_negative_captions_and_are_listed(built, photos, s
         assert set(dropped) <= set(row["negative_captions"])
     listed = [json.loads(line) for line in (tmp_path / "filtered" / "generation" / "dropped.jsonl").open()]
     assert listed and {d["kind"] for d in listed} == {"edit"}
-    assert f"### Images dropped by the quality filter: {len(listed)}" in (tmp_path / "filtered" / "README.md").read_text()
+    card = (tmp_path / "filtered" / "README.md").read_text()
+    assert f"### Images dropped by the quality filter: {len(listed)}" in card
 
 
 def test_counterfactual_trainer_trains_on_the_corpus(built, tmp_path, one_thread):
@@ -200,3 +202,31 @@ def test_counterfactual_trainer_trains_on_the_corpus(built, tmp_path, one_thread
     assert len(logs) == 3 and all(torch.isfinite(torch.tensor(log["loss"])) for log in logs)
     assert any(log["csd_loss"] > 0 for log in logs) and any(log["fcd_loss"] > 0 for log in logs)
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def _peak_memory_of_a_build(tmp_path, num_rows):
+    import tracemalloc
+
+    from PIL import Image
+
+    tmp_path.mkdir()
+    Image.new("RGB", (8, 8), "red").save(tmp_path / "red.png")
+    with open(tmp_path / "rows.jsonl", "w") as f:
+        for i in range(num_rows):
+            f.write(json.dumps({"image": "red.png", "caption": f"a red square number {i}", "id": f"r{i}"}) + "\n")
+    settings = GenerationSettings(num_counterfactuals=0, num_edits=0, rows_per_shard=50, progress=False)
+    tracemalloc.start()
+    try:
+        result = build_counterfactual_corpus(str(tmp_path / "rows.jsonl"), tmp_path / "out", settings)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.num_rows == num_rows and result.num_shards == num_rows // 50
+    return peak
+
+
+def test_memory_stays_bounded_whatever_the_input_size(tmp_path):
+    _peak_memory_of_a_build(tmp_path / "warm-up", 50)  # imports and caches happen here, outside the comparison
+    small = _peak_memory_of_a_build(tmp_path / "small", 200)
+    large = _peak_memory_of_a_build(tmp_path / "large", 2000)  # 10x the rows, about the same peak
+    assert large < 1.3 * small + 256 * 1024, (small, large)
