@@ -40,6 +40,8 @@ setup(
             "matplotlib>=3.7",
             "tokenizers>=0.20",
             "deepspeed>=0.15",  # tests/test_zero.py: real ZeRO-2/3 runs on CPU
+            "scikit-image>=0.21",  # tests/generation: real photographs (skimage.data), offline
+            "scikit-learn>=1.3",  # tests/generation: sklearn.datasets.load_sample_image (china, flower)
         ],
     },
     entry_points={"console_scripts": ["cf-vlm=cf_vlm_hf.cli:main"]},

@@ -118,7 +118,8 @@ def main() -> None:
     from cf_vlm_hf.generation import GenerationSettings, build_counterfactual_corpus, make_generator
 
     tiny = args.image_model is None
-    strategies = [s for s in args.strategies if not tiny or s in ("img2img", "inpaint", "instruct-pix2pix")]
+    needs = {"inpaint": args.mask_model, "instruct-pix2pix": args.instruct_model}
+    strategies = [s for s in args.strategies if tiny or needs.get(s, True)]  # a real run needs their models
     settings = GenerationSettings(
         image_model=args.image_model or "tiny-random-sdxl", instruct_model=args.instruct_model or "tiny",
         mask_model=args.mask_model or "tiny-clipseg", edit_strategies=strategies,

@@ -26,6 +26,15 @@ def _both(name: str) -> list[str]:
     return [dashed] if dashed == underscored else [dashed, underscored]
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default unless its help already says it, or there is none to show."""
+
+    def _get_help_string(self, action):
+        if "default" in (action.help or "") or action.default in (None, False, argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
 # ---- shapes-world ----------------------------------------------------------------------------------------------
 
 def _add_shapes_world_arguments(parser: argparse.ArgumentParser) -> None:
@@ -141,6 +150,7 @@ CAPTION_FLAGS = {
 _CHOICES = {"on_error": ("raise", "skip"), "edit_strategies": ("img2img", "inpaint", "instruct-pix2pix"),
             "dtype": ("auto", "float32", "float16", "bfloat16"),
             "filter_score": ("caption-likelihood", "yes-probability")}
+_METAVARS = {"edit_strategies": "STRATEGY", "edit_types": "TYPE"}
 _ALIASES = {"edit_strategies": ["edit_strategy"], "hub_repo_id": ["hub_dataset_id", "hub_model_id"]}
 
 
@@ -154,10 +164,10 @@ def _field_type(default, annotation: str) -> Callable | None:
 def _add_caption_arguments(parser: argparse.ArgumentParser) -> None:
     from ..generation.settings import GenerationSettings
 
-    parser.add_argument("--input", required=True,
+    parser.add_argument("--input", required=True, metavar="DATASET",
                         help="image-caption data: a Hub dataset id, a JSONL/JSON/CSV file, a COCO captions file, "
                              "an image folder (metadata.jsonl, or .txt caption files), a saved dataset")
-    parser.add_argument("--output", *_both("output_dir"), dest="output", required=True,
+    parser.add_argument("--output", *_both("output_dir"), dest="output", required=True, metavar="DIR",
                         help="folder to write data/*.parquet, generation/ and README.md into")
     parser.add_argument(*_both("dataset_revision"), default=None, help="revision of a Hub dataset input")
     parser.add_argument(*_both("no_progress"), action="store_true", help="no progress bar")
@@ -172,7 +182,7 @@ def _add_caption_arguments(parser: argparse.ArgumentParser) -> None:
         many = str(field.type).startswith("list")
         parser.add_argument(*flags, dest=name, default=default, help=help_text, choices=_CHOICES.get(name),
                             nargs="+" if many else None, type=_field_type(default, str(field.type)),
-                            metavar=None if name in _CHOICES else name.upper())
+                            metavar=_METAVARS.get(name, None if name in _CHOICES else name.upper()))
 
 
 def _main_captions(args: argparse.Namespace, argv: list[str]) -> int:
@@ -209,10 +219,10 @@ def make_parser() -> argparse.ArgumentParser:
     )
     sources = parser.add_subparsers(dest="source", metavar="SOURCE", required=True)
     captions = sources.add_parser("captions", help=SOURCES["captions"], description=SOURCES["captions"],
-                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                  formatter_class=_HelpFormatter)
     _add_caption_arguments(captions)
     world = sources.add_parser("shapes-world", help=SOURCES["shapes-world"], description=SOURCES["shapes-world"],
-                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                               formatter_class=_HelpFormatter)
     world.add_argument(*_both("output_dir"), dest="output_dir", required=True,
                        help="folder to write data/*.parquet and README.md into")
     world.add_argument(*_both("max_shard_size"), dest="max_shard_size", default="500MB",
