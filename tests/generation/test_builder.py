@@ -230,3 +230,23 @@ def test_memory_stays_bounded_whatever_the_input_size(tmp_path):
     small = _peak_memory_of_a_build(tmp_path / "small", 200)
     large = _peak_memory_of_a_build(tmp_path / "large", 2000)  # 10x the rows, about the same peak
     assert large < 1.3 * small + 256 * 1024, (small, large)
+
+
+@pytest.mark.parametrize("margin,kept", [(-1e9, True), (1e9, False)])
+def test_the_quality_filter_from_a_checkpoint_keeps_or_drops_and_reports(models, photos, tmp_path, margin, kept):
+    clip, processor = tiny_clip(seed=0)
+    clip.save_pretrained(tmp_path / "clip")
+    processor.save_pretrained(tmp_path / "clip")
+    settings = GenerationSettings(image_model=str(models / "sdxl"), num_counterfactuals=1, num_edits=1,
+                                  num_inference_steps=2, img2img_strength=0.5, resolution=64, max_rows=2,
+                                  filter_model=str(tmp_path / "clip"), filter_margin=margin, device="cpu",
+                                  progress=False)
+    result = build_counterfactual_corpus(str(photos[0]), tmp_path / "out", settings)
+    corpus = load_counterfactual_dataset(str(tmp_path / "out"))
+    assert [len(r["cf_images"]) + len(r["edit_images"]) for r in corpus] == ([2, 2] if kept else [0, 0])
+    assert result.summary.counts["dropped"] == (0 if kept else 4)
+    if not kept:  # every dropped image's caption is still a caption-only negative of its row
+        assert all(len(r["negative_captions"]) >= 1 for r in corpus)
+        card = (tmp_path / "out" / "README.md").read_text()
+        assert "### Images dropped by the quality filter: 4" in card and f"- quality filter: `{tmp_path / 'clip'}`" \
+            in card

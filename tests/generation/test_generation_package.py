@@ -32,3 +32,10 @@ def test_importing_generation_loads_neither_diffusers_nor_transformers_models():
 def test_every_public_name_resolves():
     for name in generation.__all__:
         assert getattr(generation, name) is not None, name
+
+
+def test_every_edit_type_the_editors_make_is_known_to_the_corpus_checks():
+    from cf_vlm_hf.data import KNOWN_EDIT_TYPES
+    from cf_vlm_hf.generation.captions import EDIT_TYPES, RULES
+
+    assert set(EDIT_TYPES) <= KNOWN_EDIT_TYPES and set(RULES) <= KNOWN_EDIT_TYPES
