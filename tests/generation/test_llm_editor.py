@@ -124,3 +124,18 @@ def test_chat_model_needs_a_chat_template():
     tokenizer.chat_template = None
     with pytest.raises(ValueError, match="has no chat template"):
         ChatModel(model, tokenizer)
+
+
+def test_from_pretrained_loads_a_saved_chat_model(tmp_path, one_thread):
+    model, tokenizer = tiny_chat_model()
+    model.save_pretrained(tmp_path / "chat")
+    tokenizer.save_pretrained(tmp_path / "chat")
+    loaded = LLMEditor.from_pretrained(str(tmp_path / "chat"), edit_types=["color"], max_retries=0, device="cpu",
+                                       max_new_tokens=8)
+    in_memory = LLMEditor(ChatModel(model, tokenizer, max_new_tokens=8), edit_types=["color"], max_retries=0)
+    assert loaded.name == f"llm:{tmp_path / 'chat'}"
+    conversation = build_conversation(CAPTION, ["color"], ())
+    reply = loaded.chat([conversation])[0]
+    assert reply and reply == in_memory.chat([conversation])[0]  # the same weights, template and decoding
+    with pytest.raises(FileNotFoundError, match="chat model"):
+        LLMEditor.from_pretrained(str(tmp_path / "missing"))
