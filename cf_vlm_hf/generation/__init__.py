@@ -1,7 +1,7 @@
 """Counterfactual corpora from a user's own image-caption data: caption editors, diffusers images, the builder.
 
     from cf_vlm_hf.generation import GenerationSettings, build_counterfactual_corpus
-    build_counterfactual_corpus("my-photos/metadata.jsonl", "my-corpus", GenerationSettings(num_edits=2))
+    build_counterfactual_corpus("my-photos", "my-corpus", GenerationSettings(num_edits=2))  # + metadata.jsonl
 
 - `captions/`: `RulesEditor` (one rule per edit type, a built-in lexicon) and `LLMEditor` (a chat model);
 - `images/`: `TextToImage`, `Img2ImgEdit`, `InpaintEdit`, `InstructPix2PixEdit` over `DiffusionPipelines`

@@ -120,6 +120,8 @@ class RowSource:
         row_id = record.get(c.id)
         row_id = str(index) if row_id is None else str(row_id)
         where += f" (id {row_id!r})"
+        if c.image == "image" and "image" not in record and "file_name" in record:  # ImageFolder-style metadata
+            c = Columns("file_name", c.caption, c.id, c.mask)
         for column, flag in ((c.image, "--image-column"), (c.caption, "--caption-column")):
             if column not in record:
                 raise CorpusError(f"{where}: no column {column!r} (it has {sorted(record)}); name the right one with "

@@ -44,6 +44,7 @@ def test_jsonl_csv_json_and_imagefolder_give_the_same_rows(photos):
     (photos / "metadata.jsonl").write_text("\n".join(json.dumps(r) for r in records))
     assert rows_of(str(photos)) == EXPECTED  # ImageFolder: file_name is the image column
     assert len(open_source(str(photos / "rows.jsonl"), columns=Columns(image="file_name"))) == 3
+    assert rows_of(str(photos / "rows.jsonl")) == EXPECTED  # no "image" column: ImageFolder's "file_name" is used
 
 
 def test_images_with_caption_files_and_coco(photos, tmp_path):
