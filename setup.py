@@ -49,8 +49,8 @@ setup(
             "nbformat>=5.9",
             "ipykernel>=6.29",
             "evaluate>=0.4",  # tests/evaluation/test_metric_modules.py
-            "scikit-image>=0.21",  # tests/testing_utils/benchmarks.py: real photographs for benchmark fixtures
-            "scikit-learn>=1.0",  # ... and its two sample photographs
+            "scikit-image>=0.21",  # real photographs for the benchmark and generation fixtures (skimage.data)
+            "scikit-learn>=1.3",  # ... and its two sample photographs (load_sample_image)
         ],
     },
     entry_points={"console_scripts": ["cf-vlm=cf_vlm_hf.cli:main"]},

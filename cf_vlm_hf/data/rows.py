@@ -41,7 +41,8 @@ IMAGE_COLUMNS = ("image", *IMAGE_LIST_COLUMNS)
 
 # The edit types the project knows (docs/DESIGN.md); an unknown one is only warned about, never rejected.
 KNOWN_EDIT_TYPES = frozenset(
-    {"color", "shape", "size", "relation", "binding", "count", "existence", "attribute", "object", "action", "cause"}
+    {"color", "shape", "size", "relation", "binding", "count", "existence", "attribute", "object", "action", "cause",
+     "negation"}
 )
 
 __all__ = [
