@@ -79,13 +79,20 @@ def _main_shapes_world(args: argparse.Namespace) -> int:
 
     from ..data import save_counterfactual_dataset
 
+    if args.push_to_hub:
+        from ..hub import check_hub_access
+
+        check_hub_access(then=f"generate without --push-to-hub and push later with `cf-vlm push {args.output_dir} "
+                         f"--repo-id {args.hub_repo_id}`")
     splits = _build_shapes_world(args)
     kept = DatasetDict({name: part for name, part in splits.items() if len(part) > 0})
     if not kept:
         raise SystemExit(f"{PROG} {args.source}: every split is empty; nothing to write")
     shards = save_counterfactual_dataset(
         kept, args.output_dir, max_shard_size=args.max_shard_size, source=f"{PROG} {args.source}",
-        pretty_name=args.source,
+        pretty_name=args.source, license="apache-2.0",  # made by this project's generator
+        generation={name: value for name, value in vars(args).items()
+                    if name not in ("source", "output_dir", "push_to_hub", "hub_repo_id", "hub_private")},
     )
     sizes = ", ".join(f"{name}: {len(part)}" for name, part in kept.items())
     print(f"wrote {len(shards)} shard(s) to {args.output_dir} ({sizes})")

@@ -42,6 +42,11 @@ def build_counterfactual_corpus(source, output_dir: str | os.PathLike, settings:
     """
     settings = settings or GenerationSettings()
     output_dir = os.fspath(output_dir)
+    if settings.push_to_hub:  # before hours of generation: an unreachable Hub or no login is one line now
+        from ..hub import check_hub_access
+
+        check_hub_access(token, then=f"build without --push-to-hub and push the folder later with `cf-vlm push "
+                         f"{output_dir} --repo-id {settings.hub_repo_id}`")
     columns = Columns(settings.image_column, settings.caption_column, settings.id_column, settings.mask_column)
     rows = open_source(source, split=settings.split, columns=columns, image_root=settings.image_root,
                        revision=revision, token=token)

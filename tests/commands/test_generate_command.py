@@ -82,32 +82,25 @@ def test_user_mistakes_are_one_line_errors(setup, tmp_path, capsys, flags, messa
 
 
 def test_caption_only_negatives_and_push_to_hub(setup, tmp_path, capsys, monkeypatch):
-    calls = []
+    from huggingface_hub import constants
+    from testing_utils.fake_hub import FakeHub
 
-    class FakeApi:
-        def __init__(self, token=None):
-            calls.append(("init", token))
-
-        def create_repo(self, repo_id, **kwargs):
-            calls.append(("create_repo", repo_id, kwargs))
-            return f"https://huggingface.co/datasets/{repo_id}"
-
-        def upload_folder(self, **kwargs):
-            calls.append(("upload_folder", kwargs))
-
-    monkeypatch.setattr("huggingface_hub.HfApi", FakeApi)
     out = tmp_path / "negatives"
-    status = main(["generate", "captions", "--input", str(setup / "photos"), "--output", str(out),
-                   "--num-counterfactuals", "0", "--num-edits", "0", "--num-negative-captions", "2", "--no-progress",
-                   "--push-to-hub", "--hub-repo-id", "me/negatives", "--hub-private"])
-    assert status == 0, capsys.readouterr().err
+    with FakeHub(lifetime=120) as hub:  # a stand-in for the Hub on 127.0.0.1
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_TOKEN", "hf_fake")
+        status = main(["generate", "captions", "--input", str(setup / "photos"), "--output", str(out),
+                       "--num-counterfactuals", "0", "--num-edits", "0", "--num-negative-captions", "2",
+                       "--no-progress", "--push-to-hub", "--hub-repo-id", "me/negatives", "--hub-private"])
+        assert status == 0, capsys.readouterr().err
+        files = hub.files("me/negatives", "dataset")
+        assert hub.repos[("dataset", "me/negatives")]["private"]
     corpus = load_counterfactual_dataset(str(out))
     assert [len(row["negative_captions"]) for row in corpus] == [2, 2, 0]  # no images: no pipeline was loaded
     assert corpus[0]["cf_images"] == [] and corpus[0]["edit_images"] == []
-    assert calls[1] == ("create_repo", "me/negatives", {"repo_type": "dataset", "private": True, "exist_ok": True})
-    upload = calls[2][1]
-    assert upload["folder_path"] == str(out) and upload["repo_type"] == "dataset"
-    assert "data/*.parquet" in upload["allow_patterns"] and "README.md" in upload["allow_patterns"]
+    assert "README.md" in files and any(name.startswith("data/") and name.endswith(".parquet") for name in files)
+    assert files["README.md"] == (out / "README.md").read_bytes()
     summary = json.loads((out / "generation" / "summary.json").read_text())
     assert summary["images"] == [] and summary["uneditable_rows"] == 1
 
@@ -116,3 +109,13 @@ def test_help_lists_both_sources(capsys):
     assert main(["generate", "--help"]) == 0
     text = capsys.readouterr().out
     assert "captions" in text and "shapes-world" in text and "--input DATASET --output DIR" in text
+
+
+def test_push_to_hub_offline_fails_before_anything_is_generated(setup, tmp_path, capsys):
+    out = tmp_path / "never"
+    status = main(["generate", "captions", "--input", str(setup / "photos"), "--output", str(out),
+                   "--num-counterfactuals", "0", "--num-edits", "0", "--num-negative-captions", "1",
+                   "--no-progress", "--push-to-hub", "--hub-repo-id", "me/x"])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("cf-vlm generate: error: cannot push to the Hub: HF_HUB_OFFLINE is set")
+    assert "Traceback" not in err and not out.exists()
