@@ -259,13 +259,52 @@ def run_vlm(device, smoke: bool, repeats: int, out: list):
 
 
 # ---------------------------------------------------------------------------------------------------------- sdxl
-def run_sdxl(device, smoke: bool, repeats: int, out: list):
-    from testing_utils.diffusion import sdxl_pipeline
+def sdxl_pipeline(full_size: bool, device, dtype):
+    """An SDXL text-to-image pipeline from configs: SDXL-base sizes (UNet 2.6B, CLIP-L and bigG text encoders, VAE),
+    or the tiny test pipeline; random weights, built on ``device``."""
+    from testing_utils.diffusion import clip_bpe_tokenizer, eval_modules, tiny_sdxl
 
+    if not full_size:
+        return tiny_sdxl().to(device, dtype)
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    tokenizer, tokenizer_2 = clip_bpe_tokenizer(), clip_bpe_tokenizer()
+    ids = dict(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+               pad_token_id=tokenizer.pad_token_id, vocab_size=49408, max_position_embeddings=77)
+    with torch.device(device):
+        unet = UNet2DConditionModel(
+            sample_size=128, in_channels=4, out_channels=4, layers_per_block=2,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            block_out_channels=(320, 640, 1280), transformer_layers_per_block=(1, 2, 10),
+            attention_head_dim=(5, 10, 20), cross_attention_dim=2048, use_linear_projection=True,
+            addition_embed_type="text_time", addition_time_embed_dim=256,
+            projection_class_embeddings_input_dim=2816,  # 6 time ids x 256 + 1280 pooled text dims
+        )
+        vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, layers_per_block=2,
+                            down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+                            block_out_channels=[128, 256, 512, 512], sample_size=1024, scaling_factor=0.13025,
+                            force_upcast=False)
+        text_encoder = CLIPTextModel(CLIPTextConfig(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                                                    num_attention_heads=12, hidden_act="quick_gelu",
+                                                    projection_dim=768, **ids))
+        text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(
+            hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=20,
+            hidden_act="gelu", projection_dim=1280, **ids))
+    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, steps_offset=1,
+                                       beta_schedule="scaled_linear", timestep_spacing="leading")
+    pipe = StableDiffusionXLPipeline(unet=unet, scheduler=scheduler, vae=vae, text_encoder=text_encoder,
+                                     tokenizer=tokenizer, text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2)
+    pipe.set_progress_bar_config(disable=True)
+    return eval_modules(pipe).to(device, dtype)
+
+
+def run_sdxl(device, smoke: bool, repeats: int, out: list):
     size, steps, strength = (64, 2, 0.5) if smoke else (1024, 30, 0.3)
     dtype = torch.float16 if device.type == "cuda" else torch.float32
     start = time.perf_counter()
-    pipe = sdxl_pipeline(full_size=not smoke).to(device, dtype)
+    pipe = sdxl_pipeline(not smoke, device, dtype)
     build_s = time.perf_counter() - start
     from diffusers import StableDiffusionXLImg2ImgPipeline
 
