@@ -115,57 +115,62 @@ def clip_batch(config, anchors: int, k: int, m: int, device):
 
 
 def run_clip(device, smoke: bool, repeats: int, out: list):
+    config, anchors, _ = clip_config(smoke)
+    peak = peak_flops(device)
+    v = config.vision_config
+    image_tokens = (v.image_size // v.patch_size) ** 2 + 1
+    for compiled in (False,) if smoke else (False, True):  # compiling takes minutes on a CPU
+        _clip_runs(config, anchors, compiled, device, repeats, peak, image_tokens, out)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+
+
+def _clip_runs(config, anchors, compiled, device, repeats, peak, image_tokens, out):
+    """The plain and the fused CF-VLM step of one (eager or compiled) CLIP; its memory is freed on return."""
     from transformers import CLIPModel
 
     from cf_vlm_hf import CounterfactualConfig
     from cf_vlm_hf.models import build_scorer
     from cf_vlm_hf.objective import Objective
 
-    config, anchors, _ = clip_config(smoke)
-    peak = peak_flops(device)
     v, t = config.vision_config, config.text_config
-    image_tokens = (v.image_size // v.patch_size) ** 2 + 1
-    for compiled in (False,) if smoke else (False, True):  # compiling takes minutes on a CPU
-        torch.manual_seed(0)
-        model = CLIPModel(config).to(device)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=device.type == "cuda")
-        forward_model = torch.compile(model) if compiled else model
-        for name, (k, m) in (("plain CLIP", (0, 0)), ("CF-VLM fused (K=1, M=2)", (1, 2))):
-            args = CounterfactualConfig(output_dir=tempfile.mkdtemp(), report_to="none",
-                                        objective="clip" if k == 0 else "cf-vlm", preset="recommended",
-                                        use_cpu=device.type == "cpu")
-            objective = Objective(args)
-            scorer = build_scorer(model, args, objective.plan)
-            batch, images, texts, length = clip_batch(config, anchors, k, m, device)
-            autocast = torch.autocast(device.type, dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    torch.manual_seed(0)
+    model = CLIPModel(config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=device.type == "cuda")
+    forward_model = torch.compile(model) if compiled else model
+    for name, (k, m) in (("plain CLIP", (0, 0)), ("CF-VLM fused (K=1, M=2)", (1, 2))):
+        args = CounterfactualConfig(output_dir=tempfile.mkdtemp(), report_to="none",
+                                    objective="clip" if k == 0 else "cf-vlm", preset="recommended",
+                                    use_cpu=device.type == "cpu")
+        objective = Objective(args)
+        scorer = build_scorer(model, args, objective.plan)
+        batch, images, texts, length = clip_batch(config, anchors, k, m, device)
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
-            def step():
-                optimizer.zero_grad(set_to_none=True)
-                with autocast:
-                    loss = objective(scorer.score(forward_model, batch), scorer).loss
-                loss.backward()
-                optimizer.step()
+        def step():
+            optimizer.zero_grad(set_to_none=True)
+            with autocast:
+                loss = objective(scorer.score(forward_model, batch), scorer).loss
+            loss.backward()
+            optimizer.step()
 
-            try:
-                seconds, first = timed(step, device, repeats)
-            except torch.OutOfMemoryError:
-                out.append({"part": "clip", "setting": name, "compiled": compiled, "error": "out of memory"})
-                torch.cuda.empty_cache()
-                continue
-            flops = 3 * (images * transformer_flops(v.num_hidden_layers, v.hidden_size, image_tokens,
-                                                    v.intermediate_size)
-                         + texts * transformer_flops(t.num_hidden_layers, t.hidden_size, length, t.intermediate_size))
-            row = {"part": "clip", "setting": name, "compiled": compiled, "anchors": anchors, "images": images,
-                   "texts": texts, "step_s": seconds, "samples_per_s": anchors / seconds,
-                   "images_per_s": images / seconds, "tflops": flops / seconds / 1e12,
-                   "mfu": (flops / seconds / peak) if peak else None, "first_step_s": first,
-                   "peak_mem_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None}
-            out.append(row)
-            print_row(row)
-        del model, optimizer, forward_model
-        if device.type == "cuda":
+        try:
+            seconds, first = timed(step, device, repeats)
+        except torch.OutOfMemoryError:
+            out.append({"part": "clip", "setting": name, "compiled": compiled, "error": "out of memory"})
             torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(device)
+            continue
+        flops = 3 * (images * transformer_flops(v.num_hidden_layers, v.hidden_size, image_tokens,
+                                                v.intermediate_size)
+                     + texts * transformer_flops(t.num_hidden_layers, t.hidden_size, length, t.intermediate_size))
+        row = {"part": "clip", "setting": name, "compiled": compiled, "anchors": anchors, "images": images,
+               "texts": texts, "step_s": seconds, "samples_per_s": anchors / seconds,
+               "images_per_s": images / seconds, "tflops": flops / seconds / 1e12,
+               "mfu": (flops / seconds / peak) if peak else None, "first_step_s": first,
+               "peak_mem_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None}
+        out.append(row)
+        print_row(row)
 
 
 # ----------------------------------------------------------------------------------------------------------- vlm
@@ -253,9 +258,6 @@ def run_vlm(device, smoke: bool, repeats: int, out: list):
            "peak_mem_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None}
     out.append(row)
     print_row(row)
-    del model, optimizer
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
 
 
 # ---------------------------------------------------------------------------------------------------------- sdxl

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -144,14 +143,32 @@ def setup(size: str, anchors: int):
     }, batch
 
 
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def peak_step_memory(steps: dict, variant: str) -> float:
+    """MiB by which three steps of ``variant`` raise the process's resident memory above what it held before
+    (Linux: the peak-RSS counter is reset first through /proc/self/clear_refs)."""
+    import gc
+
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = _status_kib("VmRSS")
+    for _ in range(3):
+        steps[variant]()
+    return (_status_kib("VmHWM") - before) / 1024
+
+
 def peak_memory(size: str, anchors: int, variant: str) -> float:
-    """MiB of peak RSS added by three steps of ``variant``, in a fresh process."""
+    """`peak_step_memory` of ``variant`` in a fresh process (so variants do not share an allocator's free memory)."""
     code = (f"import sys; sys.argv=['x']; sys.path.insert(0, {str(REPO / 'benchmarks')!r});"
-            "import resource, train_step as t;"
+            "import train_step as t;"
             f"steps, _ = t.setup({size!r}, {anchors});"
-            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss;"
-            f"[steps[{variant!r}]() for _ in range(3)];"
-            "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)")
+            f"steps[{variant!r}]();"  # a first step allocates what every step reuses (optimizer-free: gradients)
+            f"print(t.peak_step_memory(steps, {variant!r}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     if done.returncode != 0:
