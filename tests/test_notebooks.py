@@ -23,7 +23,8 @@ def test_notebook_is_stripped_and_has_parameters_and_a_colab_badge(path):
             assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: outputs not stripped"
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1 and "INSTALL = True" in tagged[0].source
-    assert f"colab.research.google.com/github/cf-vlm-hf/cf-vlm-hf/blob/main/notebooks/{path.name}" in nb.cells[0].source
+    badge = f"colab.research.google.com/github/cf-vlm-hf/cf-vlm-hf/blob/main/notebooks/{path.name}"
+    assert badge in nb.cells[0].source
 
 
 def test_the_four_notebooks_exist():
@@ -84,3 +85,18 @@ def test_lora_generative_vlm_runs(tmp_path, tiny_models):
     assert os.path.isfile(tmp_path / "lora" / "adapter_config.json")
     assert "eval_fcd_accuracy:" in outputs_text(nb)
     assert "cf-vlm lora" in (tmp_path / "lora" / "eval" / "results.md").read_text()
+
+
+def test_build_corpus_runs(tmp_path):
+    from testing_utils.diffusion import save_tiny_sdxl
+
+    pipeline = save_tiny_sdxl(tmp_path / "tiny-sdxl")
+    nb = execute(REPO / "notebooks" / "build_corpus.ipynb", dict(
+        INSTALL=False, IMAGE_MODEL=pipeline, MASK_MODEL=None, EDIT_STRATEGIES=["img2img"], STEPS=3, RESOLUTION=64,
+        OUTPUT_DIR="corpus"), tmp_path)
+    from cf_vlm_hf import load_counterfactual_dataset
+
+    corpus = load_counterfactual_dataset(str(tmp_path / "corpus"))
+    assert len(corpus) == 6 and sum(len(row["edit_images"]) for row in corpus) > 0
+    assert "->" in outputs_text(nb)
+    assert "## How this corpus was generated" in (tmp_path / "corpus" / "README.md").read_text()
