@@ -62,7 +62,7 @@ def _build_shapes_world(args: argparse.Namespace):
     for name in ("num_train", "num_test", "num_heldout"):
         value = getattr(args, name)
         if value is not None and value < 0:
-            raise SystemExit(f"{PROG} shapes-world: --{name.replace('_', '-')} must be >= 0, got {value}")
+            raise ValueError(f"shapes-world: --{name.replace('_', '-')} must be >= 0, got {value}")
     spec = ShapesWorldSpec(
         image_size=args.image_size,
         num_counterfactuals=args.num_counterfactuals,
@@ -87,7 +87,7 @@ def _main_shapes_world(args: argparse.Namespace) -> int:
     splits = _build_shapes_world(args)
     kept = DatasetDict({name: part for name, part in splits.items() if len(part) > 0})
     if not kept:
-        raise SystemExit(f"{PROG} {args.source}: every split is empty; nothing to write")
+        raise ValueError(f"{args.source}: every split is empty; nothing to write")
     shards = save_counterfactual_dataset(
         kept, args.output_dir, max_shard_size=args.max_shard_size, source=f"{PROG} {args.source}",
         pretty_name=args.source, license="apache-2.0",  # made by this project's generator
