@@ -188,3 +188,15 @@ def test_a_fresh_run_over_another_runs_checkpoints_is_refused(tmp_path):
     with pytest.raises(ValueError, match="holds no complete checkpoint"):
         CounterfactualTrainer(model=model, args=config(tmp_path / "empty"), train_dataset=make_rows(4),
                               processing_class=processor).train(resume_from_checkpoint="last")
+
+
+def test_a_caption_the_tokenizer_cannot_tell_from_its_anchor_is_named(tmp_path):
+    model, processor = tiny_clip()  # a word-level vocabulary: "crimson" and "scarlet" are both [UNK]
+    rows = make_rows(4)
+    rows[2]["caption"] = "a crimson circle"
+    rows[2]["cf_captions"] = ["a scarlet circle", rows[2]["cf_captions"][1]]
+    trainer = CounterfactualTrainer(model=model, args=config(tmp_path, max_steps=1), train_dataset=rows,
+                                    processing_class=processor)
+    with pytest.raises(ValueError, match=r"row 2 \(id 'row-2'\), field 'cf_captions\[0\]': .* as the tokenizer "
+                                         r"encodes them \(words it does not know become the same unknown token\)"):
+        trainer.train()

@@ -211,8 +211,9 @@ class CounterfactualCollator:
             raise ValueError(f"the processor failed on the batch of rows {row_labels(rows)}: {err}") from err
 
         seen = self._as_seen(batch)
-        batch["truncated_captions"] = torch.tensor(self._truncated(texts))
-        self._check_distinct(rows, texts, seen, owner, field)
+        cut = self._truncated(texts)
+        batch["truncated_captions"] = torch.tensor(len(cut))
+        self._check_distinct(rows, texts, seen, owner, field, cut)
 
         cf_image_index, cf_mask = pad_positions(cf_images)
         cf_text_index, _ = pad_positions(cf_texts)
@@ -249,21 +250,21 @@ class CounterfactualCollator:
         limit = self.max_length or getattr(tokenizer, "model_max_length", None)
         return int(limit) if self.truncation and limit is not None and limit < 1e9 else None
 
-    def _truncated(self, texts: list[str]) -> int:
-        """How many ``texts`` are longer than the tokenizer's limit (the processor cut them)."""
+    def _truncated(self, texts: list[str]) -> set[int]:
+        """The positions of the ``texts`` longer than the tokenizer's limit (the processor cut them)."""
         limit = self._limit()
         if limit is None:
-            return 0
+            return set()
         tokenizer = getattr(self.processor, "tokenizer", self.processor)
         lengths = [len(ids) for ids in tokenizer(list(texts), truncation=False)["input_ids"]]
-        cut = [text for text, length in zip(texts, lengths) if length > limit]
+        cut = {i for i, length in enumerate(lengths) if length > limit}
         if cut and not self._warned_truncation:
             self._warned_truncation = True
             logger.warning("captions longer than the tokenizer's %d tokens are cut (counted as truncated_captions in "
-                           "the logs), e.g. %r", limit, cut[0][:120])
-        return len(cut)
+                           "the logs), e.g. %r", limit, texts[min(cut)][:120])
+        return cut
 
-    def _check_distinct(self, rows, texts, seen, owner, field) -> None:
+    def _check_distinct(self, rows, texts, seen, owner, field, cut: set[int]) -> None:
         """A non-anchor caption must not tokenize exactly like its own anchor caption."""
         labels = None
         for position in range(len(rows), len(texts)):
@@ -273,10 +274,12 @@ class CounterfactualCollator:
             labels = labels or row_labels(rows)
             message = (f"row {labels[b]}, field '{field[position]}': {texts[position]!r} is token-identical "
                        f"to the anchor caption {texts[b]!r}")
-            if texts[position] != texts[b]:
+            if texts[position] != texts[b] and (position in cut or b in cut):
                 message += f" after the tokenizer's truncation to {self._limit()} tokens"
-            message += ": the model cannot tell them apart (shorten the captions, raise max_length, or set "
-            message += "on_truncated_duplicate='warn')"
+            elif texts[position] != texts[b]:
+                message += " as the tokenizer encodes them (words it does not know become the same unknown token)"
+            message += ": the model cannot tell them apart (shorten the captions, raise max_length, use a tokenizer "
+            message += "that knows the words, or set on_truncated_duplicate='warn')"
             if self.on_truncated_duplicate == "raise":
                 raise ValueError(message)
             warnings.warn(message, UserWarning, stacklevel=3)
