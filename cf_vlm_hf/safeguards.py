@@ -54,45 +54,14 @@ def check_trainable(model: torch.nn.Module) -> None:
         raise ValueError(f"the model's parameters are not finite before training: {shown} hold NaN or inf values")
 
 
-def corpus_counts(dataset) -> dict[str, int] | None:
-    """Rows and total counterfactuals / negative captions / edits of a corpus, read without decoding images.
-
-    None for a corpus whose size is not known up front (a streamed `datasets.IterableDataset`).
-    """
-    import datasets
-
-    if dataset is None or isinstance(dataset, (datasets.IterableDataset, torch.utils.data.IterableDataset)):
-        return None
-    if isinstance(dataset, datasets.Dataset):
-        import pyarrow.compute as pc
-
-        table = dataset.data
-
-        def total(column: str) -> int:
-            if column not in table.column_names:
-                return 0
-            lengths = pc.list_value_length(table.column(column))
-            return int(pc.sum(lengths).as_py() or 0)
-
-        return {"rows": dataset.num_rows, "counterfactuals": total("cf_captions"),
-                "negative_captions": total("negative_captions"), "edits": total("edit_types")}
-    if isinstance(dataset, (list, tuple)):  # rows in memory; other map-style datasets may decode on access
-        rows = dataset
-        if not all(isinstance(row, Mapping) for row in rows):
-            return None
-        return {"rows": len(rows),
-                "counterfactuals": sum(len(row.get("cf_captions") or []) for row in rows),
-                "negative_captions": sum(len(row.get("negative_captions") or []) for row in rows),
-                "edits": sum(len(row.get("edit_types") or []) for row in rows)}
-    return None
-
-
 def check_corpus(dataset, weights: dict[str, float], objective: str, name: str = "training corpus") -> None:
     """ValueError for an empty corpus, or for a ``"cf-vlm"`` corpus whose margin terms would all be empty.
 
     A corpus with counterfactuals but no edits (or the reverse) trains, with a warning: one term stays at 0.
     """
-    counts = corpus_counts(dataset)
+    from .data import corpus_totals
+
+    counts = corpus_totals(dataset)
     if counts is None:
         return
     if counts["rows"] == 0:

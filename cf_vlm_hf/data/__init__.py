@@ -4,7 +4,7 @@ docs/corpus.md describes the schema, every source and its root, validation and s
 image decoding policy.
 """
 
-from .card import corpus_card, corpus_statistics
+from .card import corpus_card, corpus_statistics, corpus_totals
 from .errors import ROW_EPOCH, ROW_INDEX, CorpusError, CorpusWarning
 from .images import decode_image
 from .indexing import IndexedRows, with_row_index
@@ -28,6 +28,7 @@ __all__ = [
     "corpus_card",
     "corpus_features",
     "corpus_statistics",
+    "corpus_totals",
     "counterfactual_features",
     "decode_image",
     "load_counterfactual_dataset",

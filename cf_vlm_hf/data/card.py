@@ -66,6 +66,41 @@ def corpus_statistics(dataset, batch_size: int = 64) -> CorpusStatistics:
     return stats
 
 
+def corpus_totals(dataset) -> dict[str, Any] | None:
+    """Rows, total counterfactuals / negative captions / edits, and edits per type of an in-memory corpus.
+
+    Read from Arrow list lengths (a ``datasets.Dataset``) or from the rows (a list of dicts), images never decoded;
+    None when the size is not known up front (a streamed dataset, a map-style dataset that decodes on access).
+    """
+    import datasets
+
+    if isinstance(dataset, datasets.Dataset):
+        import pyarrow.compute as pc
+
+        table = dataset.data
+
+        def total(name: str) -> int:
+            if name not in table.column_names:
+                return 0
+            return int(pc.sum(pc.list_value_length(table.column(name))).as_py() or 0)
+
+        types = Counter()
+        if "edit_types" in table.column_names:
+            for item in pc.value_counts(pc.list_flatten(table.column("edit_types"))).to_pylist():
+                types[str(item["values"])] = int(item["counts"])
+        rows = dataset.num_rows
+        totals = {key: total(key) for key in ("cf_captions", "negative_captions", "edit_types")}
+    elif isinstance(dataset, (list, tuple)) and all(isinstance(row, dict) for row in dataset):
+        types = Counter(kind for row in dataset for kind in row.get("edit_types") or [])
+        rows = len(dataset)
+        totals = {key: sum(len(row.get(key) or []) for row in dataset)
+                  for key in ("cf_captions", "negative_captions", "edit_types")}
+    else:
+        return None
+    return {"rows": rows, "counterfactuals": totals["cf_captions"], "negative_captions": totals["negative_captions"],
+            "edits": totals["edit_types"], "edit_types": dict(sorted(types.items()))}
+
+
 def _size_category(n: int) -> str:
     for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
         if n < limit:

@@ -99,20 +99,40 @@ def evaluate_counterfactual_split(
             row, kind = batch[b], batch[b]["edit_types"][j]
             s_it = similarity(anchor_images[b], anchor_texts[b])
             s_et = similarity(edit_images[n], anchor_texts[b])
-            wins[f"image_side/{kind}"].append(bool(s_it > s_et))
+            s_ie = s_ee = None
             if row.get("edit_captions"):
                 edit_text = embed.texts([row["edit_captions"][j]])[0]
                 s_ie, s_ee = similarity(anchor_images[b], edit_text), similarity(edit_images[n], edit_text)
-                wins[f"text_side/{kind}"].append(bool(s_it > s_ie))
-                if kind in winoground_types:
-                    text_ok, image_ok = bool(s_it > s_ie and s_ee > s_et), bool(s_it > s_et and s_ee > s_ie)
-                    wins[f"winoground/{kind}/text"].append(text_ok)
-                    wins[f"winoground/{kind}/image"].append(image_ok)
-                    wins[f"winoground/{kind}/group"].append(text_ok and image_ok)
+            record_edit(wins, kind, s_it, s_et, s_ie, s_ee, winoground_types)
         bar.update(len(batch))
     bar.close()
     model.train(was_training)
 
+    results = summarize_wins(wins)
+    if anchors:
+        results["recall@1"] = recall_at_1(torch.cat(anchors), captions, embed)
+    return results
+
+
+def record_edit(wins: dict[str, list[bool]], kind: str, s_it, s_et, s_ie=None, s_ee=None,
+                winoground_types: Iterable[str] = WINOGROUND_TYPES) -> None:
+    """Append one minimal edit's outcomes to ``wins`` (keyed ``image_side/KIND``, ``text_side/KIND``,
+    ``winoground/KIND/{text,image,group}``), from its scores S(I,T), S(E,T) and, with an edit caption, S(I,T_E),
+    S(E,T_E) (floats or 0-d tensors)."""
+    wins[f"image_side/{kind}"].append(bool(s_it > s_et))
+    if s_ie is None:
+        return
+    wins[f"text_side/{kind}"].append(bool(s_it > s_ie))
+    if kind in winoground_types:
+        text_ok, image_ok = bool(s_it > s_ie and s_ee > s_et), bool(s_it > s_et and s_ee > s_ie)
+        wins[f"winoground/{kind}/text"].append(text_ok)
+        wins[f"winoground/{kind}/image"].append(image_ok)
+        wins[f"winoground/{kind}/group"].append(text_ok and image_ok)
+
+
+def summarize_wins(wins: dict[str, list[bool]]) -> dict[str, float]:
+    """Accuracy per key of ``wins``, ``count/KIND`` edits per type, and ``mean_image_side`` / ``mean_text_side``:
+    the unweighted means over edit types."""
     results = {name: sum(values) / len(values) for name, values in sorted(wins.items())}
     for name, values in wins.items():
         if name.startswith("image_side/"):
@@ -121,8 +141,6 @@ def evaluate_counterfactual_split(
         values = [v for k, v in results.items() if k.startswith(side + "/")]
         if values:
             results[f"mean_{side}"] = sum(values) / len(values)
-    if anchors:
-        results["recall@1"] = recall_at_1(torch.cat(anchors), captions, embed)
     return results
 
 

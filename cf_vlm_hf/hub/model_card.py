@@ -211,39 +211,6 @@ def update_card_results(folder: str | os.PathLike, results: dict[str, float], da
 _GENERIC_BUILDERS = {"generator", "parquet", "json", "arrow", "imagefolder", "csv", "text", "webdataset"}
 
 
-def corpus_statistics(dataset) -> dict[str, Any] | None:
-    """Rows, counterfactuals, negative captions, edits and edits per type of an in-memory corpus (None if unknown)."""
-    import datasets
-
-    if isinstance(dataset, datasets.Dataset):
-        import pyarrow.compute as pc
-
-        table = dataset.data
-
-        def column(name):
-            return table.column(name) if name in table.column_names else None
-
-        def total(name):
-            values = column(name)
-            return 0 if values is None else int(pc.sum(pc.list_value_length(values)).as_py() or 0)
-
-        types = column("edit_types")
-        counts = {} if types is None else {
-            str(item["values"]): int(item["counts"]) for item in pc.value_counts(pc.list_flatten(types)).to_pylist()}
-        return {"rows": dataset.num_rows, "counterfactuals": total("cf_captions"),
-                "negative_captions": total("negative_captions"), "edits": total("edit_types"),
-                "edit_types": dict(sorted(counts.items()))}
-    if isinstance(dataset, (list, tuple)) and all(isinstance(row, dict) for row in dataset):
-        counts: dict[str, int] = {}
-        for row in dataset:
-            for kind in row.get("edit_types") or []:
-                counts[kind] = counts.get(kind, 0) + 1
-        return {"rows": len(dataset), "counterfactuals": sum(len(r.get("cf_captions") or []) for r in dataset),
-                "negative_captions": sum(len(r.get("negative_captions") or []) for r in dataset),
-                "edits": sum(counts.values()), "edit_types": dict(sorted(counts.items()))}
-    return None
-
-
 def corpus_name_of(dataset) -> str | None:
     """The corpus's own name when `datasets` knows it (not a generic builder such as "parquet" or "generator")."""
     info = getattr(dataset, "info", None)
@@ -254,6 +221,7 @@ def corpus_name_of(dataset) -> str | None:
 def card_info_from_trainer(trainer, model_name: str | None = None, dataset_name: str | None = None,
                            tags: list[str] | None = None, license: str | None = None) -> CardInfo:
     """A `CardInfo` from a `CounterfactualTrainer`: its model, config, corpus and latest evaluation metrics."""
+    from ..data import corpus_totals
     from ..models import GENERATIVE, core_model, model_family
 
     model = trainer.model
@@ -288,7 +256,7 @@ def card_info_from_trainer(trainer, model_name: str | None = None, dataset_name:
         base_model=base,
         adapter=adapter,
         corpus_name=corpus,
-        corpus_stats=corpus_statistics(trainer.train_dataset),
+        corpus_stats=corpus_totals(trainer.train_dataset),
         objective=objective,
         hyperparameters=hyperparameters(args, getattr(args, "world_size", 1)),
         results=numeric_results(latest),

@@ -14,6 +14,7 @@ from PIL import Image
 from cf_vlm_hf.data import (
     CorpusError,
     CorpusWarning,
+    corpus_totals,
     counterfactual_features,
     load_counterfactual_dataset,
     save_counterfactual_dataset,
@@ -114,6 +115,16 @@ def test_round_trip_through_parquet_shards_and_card(tmp_path):
     assert "| shape | 2 |" in text and "| relation | 2 |" in text and "| color | 1 |" in text
     assert "| 0 | 2 |" in text and "| 0 | 3 |" in text  # K = 0 for rows 0 and 3; M = 0 for rows 0, 2, 4
     assert "| 12x10 | 3 |" in text and "| 8x6 | 15 |" in text  # 3 anchors; 3 anchors + 6 cf + 6 edit images
+
+
+def test_corpus_totals_from_arrow_and_from_rows_agree():
+    rows = make_rows(6)
+    # K = 0,1,2,0,1,2 -> 6 counterfactuals; rows 1, 3, 5 have two edits each (see the card test above).
+    expected = {"rows": 6, "counterfactuals": 6, "negative_captions": 0, "edits": 6,
+                "edit_types": {"color": 1, "count": 1, "relation": 2, "shape": 2}}
+    assert corpus_totals(corpus(rows)) == expected
+    assert corpus_totals(rows) == expected
+    assert corpus_totals(corpus(rows).to_iterable_dataset()) is None
 
 
 def test_dataset_dict_one_prefix_per_split_and_plain_datasets_folder(tmp_path):

@@ -17,7 +17,7 @@ from collections import defaultdict
 
 import torch
 
-from ..counterfactual import WINOGROUND_TYPES, evaluate_counterfactual_split
+from ..counterfactual import WINOGROUND_TYPES, evaluate_counterfactual_split, record_edit, summarize_wins
 from ..items import ImageRef
 from ..scoring import DualEncoderPairScorer
 from .base import Task, TaskData, TaskResult
@@ -47,24 +47,11 @@ def counterfactual_suite(scorer, rows, name: str = "corpus", winoground_types=WI
     scores = scorer.score_pairs(pairs).double().tolist()
     wins = defaultdict(list)
     for entry in plan:
-        kind, s_it, s_et = entry["kind"], scores[entry["anchor"]], scores[entry["edit_anchor_text"]]
-        wins[f"image_side/{kind}"].append(s_it > s_et)
-        if "anchor_edit_text" in entry:
-            s_ie, s_ee = scores[entry["anchor_edit_text"]], scores[entry["edit_edit_text"]]
-            wins[f"text_side/{kind}"].append(s_it > s_ie)
-            if kind in winoground_types:
-                text_ok, image_ok = s_it > s_ie and s_ee > s_et, s_it > s_et and s_ee > s_ie
-                wins[f"winoground/{kind}/text"].append(text_ok)
-                wins[f"winoground/{kind}/image"].append(image_ok)
-                wins[f"winoground/{kind}/group"].append(text_ok and image_ok)
-    results = {key: sum(v) / len(v) for key, v in sorted(wins.items())}
-    for key, values in wins.items():
-        if key.startswith("image_side/"):
-            results[f"count/{key.split('/', 1)[1]}"] = len(values)
-    for side in ("image_side", "text_side"):
-        values = [v for k, v in results.items() if k.startswith(side + "/")]
-        if values:
-            results[f"mean_{side}"] = sum(values) / len(values)
+        text_scores = ((scores[entry["anchor_edit_text"]], scores[entry["edit_edit_text"]])
+                       if "anchor_edit_text" in entry else (None, None))
+        record_edit(wins, entry["kind"], scores[entry["anchor"]], scores[entry["edit_anchor_text"]], *text_scores,
+                    winoground_types=winoground_types)
+    results = summarize_wins(wins)
     if rows:
         matrix = scorer.score_matrix(refs, distinct)
         truth = torch.tensor([distinct.index(row["caption"]) for row in rows])
