@@ -22,6 +22,8 @@ Protocol:
   item. VG-Attribution leaves out attribute pairs with fewer than 25 items (their ``evaluate_scores``).
 * COCO-Order / Flickr30k-Order: precision@1, the true caption (option 0) must beat its four perturbations. Strict
   by default; the authors' ``argmax == 0`` counts a tie as right (``ties="first"`` reproduces it).
+
+``mean`` (the task's primary metric, ours): the mean of the subsets' headline numbers above, over the subsets read.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class ARO(Task):
     folder = "aro"
     summary = "ARO: VG-Relation, VG-Attribution (macro accuracy), COCO-Order, Flickr30k-Order (precision@1)"
     official_counts = OFFICIAL_COUNTS
+    primary_metric = "mean"
     protocol = {
         "metric": "VG-R / VG-A: accuracy of S(true) > S(false) on the box crop; Order: precision@1 of the true "
                   "caption among 5 options",
@@ -85,6 +88,12 @@ class ARO(Task):
     @classmethod
     def option_names(cls):
         return ("ties", "order_seed")
+
+    @classmethod
+    def has_layout(cls, folder: str) -> bool:
+        names = [*VG_FILES.values(), *(f"{subset}.json" for subset in ORDER_FILES),
+                 *(os.path.join(*parts) for parts in ORDER_FILES.values())]
+        return any(os.path.isfile(os.path.join(folder, name)) for name in names)
 
     def load(self, data_dir=None) -> TaskData:
         root = self.root(data_dir)
@@ -180,4 +189,5 @@ class ARO(Task):
             else:
                 metrics[f"{subset}/precision@1"] = metrics.pop(f"{subset}/micro")
                 headline.append(f"{subset}/precision@1")
-        return TaskResult(metrics, headline)
+        metrics["mean"] = sum(metrics[name] for name in headline) / len(headline)
+        return TaskResult(metrics, headline + ["mean"])

@@ -64,6 +64,9 @@ class Task:
         official_counts: subset -> the official item count (empty when the benchmark has none).
         protocol: how the metrics are computed: at least "metric", "averaging" and "ties".
         hub_id: a Hub repository the data is read from when no local folder exists (None: local only).
+        primary_metric: the one metric that sums the task up (what ``metric_for_best_model`` selects on, logged as
+            ``eval_<task>/<primary_metric>``), None when the task has no single one.
+        greater_is_better: the primary metric's direction.
     """
 
     name: ClassVar[str] = ""
@@ -72,6 +75,8 @@ class Task:
     official_counts: ClassVar[dict[str, int]] = {}
     protocol: ClassVar[dict[str, Any]] = {}
     hub_id: ClassVar[str | None] = None
+    primary_metric: ClassVar[str | None] = None
+    greater_is_better: ClassVar[bool] = True
 
     def __init__(self, path: str | None = None, missing_images: str = "error", **options):
         if missing_images not in ("error", "skip"):
@@ -88,21 +93,45 @@ class Task:
         """The task-specific options its constructor takes."""
         return ()
 
+    @classmethod
+    def has_layout(cls, folder: str) -> bool:
+        """Whether ``folder`` itself holds this task's files (so ``--data-dir`` may name the task's folder)."""
+        return False
+
     def root(self, data_dir: str | None) -> str | None:
-        """The local folder to read: the task's own ``path``, else ``data_dir/<folder>``; None when neither exists
-        (the loader then tries ``hub_id``, or explains the expected layout)."""
-        for candidate in (self.path, os.path.join(data_dir, self.folder or self.name) if data_dir else None):
-            if candidate and os.path.exists(os.path.expanduser(candidate)):
-                return os.path.abspath(os.path.expanduser(candidate))
+        """The local folder to read: the task's own ``path``; else ``data_dir/<folder>``; else ``data_dir`` itself when
+        it holds the task's layout (``--data-dir bench/sugarcrepe --task sugarcrepe``); None when there is none (the
+        loader then tries ``hub_id``, or explains the expected layout)."""
         if self.path:
-            raise FileNotFoundError(f"{self.name}: {self.path} does not exist")
+            path = os.path.abspath(os.path.expanduser(self.path))
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"{self.name}: {self.path} does not exist")
+            return path
+        if data_dir:
+            data_dir = os.path.abspath(os.path.expanduser(data_dir))
+            folder = os.path.join(data_dir, self.folder or self.name)
+            if os.path.exists(folder):
+                return folder
+            if os.path.isdir(data_dir) and self.has_layout(data_dir):
+                return data_dir
         return None
 
     def missing_folder(self, data_dir: str | None, layout: str) -> FileNotFoundError:
         """The error for a task without data: where it looked and what it expects there."""
-        where = os.path.join(data_dir, self.folder or self.name) if data_dir else f"--data-dir DIR/{self.folder}"
+        if self.path:
+            where = self.path
+        else:
+            where = os.path.join(data_dir, self.folder or self.name) if data_dir else f"--data-dir DIR/{self.folder}"
         return FileNotFoundError(
             f"{self.name}: no data folder at {where}. Expected: {layout} (docs/evaluation.md, '{self.name}')"
+        )
+
+    def nothing_left(self, root: str, skipped: int, roots: str) -> FileNotFoundError:
+        """The error for a folder whose annotation files were read but whose every entry was left out as missing its
+        image (``missing_images="skip"``): where the images were looked for."""
+        return FileNotFoundError(
+            f"{self.name}: all {skipped} entries of the annotation files in {root} were left out: none of their images "
+            f"is on disk (looked in {roots}; docs/evaluation.md, '{self.name}', gives the image layout)"
         )
 
     def load(self, data_dir: str | None = None) -> TaskData:

@@ -64,6 +64,7 @@ class ConMe(Task):
     folder = "conme"
     summary = "ConMe: two-way multiple-choice compositional questions (letter answers / option scores)"
     hub_id = "conme/ConMe"
+    primary_metric = "mean"
     protocol = {
         "metric": "accuracy; generative: most probable first answer token among the option letters after the "
                   "question + answer_instruction; dual encoder: option text with the highest S(image, option)",
@@ -75,6 +76,10 @@ class ConMe(Task):
     @classmethod
     def option_names(cls):
         return ("answer_instruction", "seed")
+
+    @classmethod
+    def has_layout(cls, folder: str) -> bool:
+        return bool(glob.glob(os.path.join(folder, "*.csv")))
 
     def load(self, data_dir=None) -> TaskData:
         root = self.root(data_dir)

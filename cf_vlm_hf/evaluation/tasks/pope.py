@@ -42,6 +42,7 @@ class POPE(Task):
     folder = "pope"
     summary = "POPE: yes/no object-existence questions (random / popular / adversarial), generative VLMs"
     official_counts = {split: 3000 for split in SPLITS}
+    primary_metric = "mean/f1"
     protocol = {
         "metric": "accuracy, precision, recall, F1 (yes = positive), yes-ratio",
         "answer": "logprob: log P('Yes') > log P('No') as the first answer token after question + "
@@ -54,6 +55,11 @@ class POPE(Task):
     @classmethod
     def option_names(cls):
         return ("answer_mode", "answer_instruction", "yes", "no", "max_new_tokens")
+
+    @classmethod
+    def has_layout(cls, folder: str) -> bool:
+        return any(os.path.isfile(os.path.join(folder, f"coco_pope_{split}{ext}")) for split in SPLITS
+                   for ext in (".json", ".jsonl"))
 
     def load(self, data_dir=None) -> TaskData:
         root = self.root(data_dir)
@@ -83,6 +89,8 @@ class POPE(Task):
             skipped += sum(ann.skipped.values())
         if not subsets:
             raise self.missing_folder(data_dir, LAYOUT)
+        if skipped and not any(subsets.values()):
+            raise self.nothing_left(root, skipped, f"{root}/val2014, {root}/images and {root}")
         return TaskData(self.name, subsets, root, files, {"image file not found": skipped} if skipped else {}, notes)
 
     def answers(self, scorer, items: list[QuestionItem]) -> list[bool]:

@@ -13,7 +13,8 @@ Only the ``split`` entries (default "test") of a Karpathy file are read; a BLIP-
 Protocol: every caption of an image counts (COCO test: 5,000 images, 25,010 captions; Flickr30k: 1,000 / 5,000).
 Image->text recall@K: an image is a hit when any of its captions ranks in the top K of all captions, averaged over
 images; text->image recall@K: a caption is a hit when its image ranks in the top K, averaged over captions; ranks
-count the wrong candidates scoring at least as high (ties count against). ``mean_recall``: the mean of the six.
+count the wrong candidates scoring at least as high (ties count against). ``<name>/mean_recall``: the mean of the
+six; ``mean_recall`` (the primary metric) its mean over the files read.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class Retrieval(Task):
     name = "retrieval"
     folder = "retrieval"
     summary = "image-caption retrieval (Karpathy split): image->text and text->image recall@1/5/10"
+    primary_metric = "mean_recall"
     protocol = {
         "metric": "recall@1/5/10 image->text (any of the image's captions) and text->image",
         "ties": "a tie with a wrong candidate counts against",
@@ -44,6 +46,10 @@ class Retrieval(Task):
     @classmethod
     def option_names(cls):
         return ("split",)
+
+    @classmethod
+    def has_layout(cls, folder: str) -> bool:
+        return bool(glob.glob(os.path.join(folder, "dataset_*.json")) or glob.glob(os.path.join(folder, "*_test.json")))
 
     def load(self, data_dir=None) -> TaskData:
         root = self.root(data_dir)
@@ -138,4 +144,5 @@ class Retrieval(Task):
             metrics.update({f"{name}/{k}": v for k, v in retrieval_recall(similarity, dataset.caption_image).items()})
             metrics[f"{name}/images"], metrics[f"{name}/captions"] = len(dataset.images), len(dataset.captions)
             headline += [f"{name}/image_to_text/R@1", f"{name}/text_to_image/R@1", f"{name}/mean_recall"]
+        metrics["mean_recall"] = sum(metrics[f"{name}/mean_recall"] for name in data.subsets) / len(data.subsets)
         return TaskResult(metrics, headline)

@@ -8,7 +8,7 @@ Layout (the authors' release; clip-benchmark's ``sugar_crepe`` reads the same)::
 
 Protocol: an item is right when S(image, caption) > S(image, negative_caption), strictly (the authors' rule; a tie
 is wrong). Accuracy per subset; for each group (add / replace / swap) and overall, the mean over its subsets
-("macro") and the accuracy over its pooled items ("micro", the authors' aggregate). Subsets whose file is absent
+("macro") and the accuracy over its pooled items ("micro", the authors' aggregate; also ``overall``, the task's primary metric). Subsets whose file is absent
 are left out, and the results say the item count differs from the official 7,511.
 """
 
@@ -36,6 +36,7 @@ class SugarCrepe(Task):
     folder = "sugarcrepe"
     summary = "SugarCrepe: caption vs hard negative caption, 7 subsets (add / replace / swap)"
     official_counts = OFFICIAL_COUNTS
+    primary_metric = "overall"
     protocol = {
         "metric": "accuracy: S(image, caption) > S(image, negative_caption)",
         "ties": "strict (a tie is wrong), as the authors' main_eval.py",
@@ -47,6 +48,10 @@ class SugarCrepe(Task):
     @classmethod
     def option_names(cls):
         return ("ties",)
+
+    @classmethod
+    def has_layout(cls, folder: str) -> bool:
+        return any(os.path.isfile(os.path.join(folder, f"{subset}.json")) for subset in SUBSETS)
 
     def load(self, data_dir=None) -> TaskData:
         root = self.root(data_dir)
@@ -73,6 +78,8 @@ class SugarCrepe(Task):
             skipped += sum(ann.skipped.values())
         if not subsets:
             raise FileNotFoundError(f"{self.name}: none of {', '.join(s + '.json' for s in SUBSETS)} in {root}")
+        if skipped and not any(subsets.values()):
+            raise self.nothing_left(root, skipped, os.path.join(root, "val2017"))
         exclusions = {"image file not found": skipped} if skipped else {}
         return TaskData(self.name, subsets, root, files, exclusions, notes)
 
@@ -88,6 +95,7 @@ class SugarCrepe(Task):
             if present:
                 metrics[f"{group}/macro"] = sum(metrics[f"{s}/accuracy"] for s in present) / len(present)
                 metrics[f"{group}/micro"] = accuracy([ok for s in present for ok in per_subset[s]])
+        metrics["overall"] = metrics["overall/micro"]  # the primary metric: the authors' aggregate
         headline = [f"{s}/accuracy" for s in SUBSETS if s in per_subset]
         headline += [f"{g}/macro" for g in (*GROUPS, "overall") if f"{g}/macro" in metrics] + ["overall/micro"]
         return TaskResult(metrics, headline)

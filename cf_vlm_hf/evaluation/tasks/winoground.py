@@ -39,6 +39,7 @@ class Winoground(Task):
     summary = "Winoground: text / image / group scores over 2x2 image-caption groups"
     official_counts = {"test": 400}
     hub_id = "facebook/winoground"
+    primary_metric = "group"
     protocol = {
         "metric": "text, image and group scores (Thrush et al. 2022)",
         "ties": "strict (a tie fails the inequality), as the authors define them",
@@ -49,6 +50,11 @@ class Winoground(Task):
     @classmethod
     def option_names(cls):
         return ("token",)
+
+    @classmethod
+    def has_layout(cls, folder: str) -> bool:
+        return (os.path.isfile(os.path.join(folder, "examples.jsonl")) or bool(glob.glob(os.path.join(folder, "data",
+                "test-*.parquet"))) or os.path.isfile(os.path.join(folder, "dataset_info.json")))
 
     def load(self, data_dir=None) -> TaskData:
         root = self.root(data_dir)
