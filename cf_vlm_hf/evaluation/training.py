@@ -31,6 +31,9 @@ class BenchmarkSuite:
         processor: the model's processor (default: the trainer's ``processing_class``).
         batch_size: images/texts or sequences per forward.
         progress: show progress bars.
+        missing_images, task_options: as for `evaluate_checkpoints`.
+        download, cache_dir, force_download: fetch tasks without a local folder into the benchmark cache
+            (`cf_vlm_hf.evaluation.tasks.download`).
         generative_options: how generative VLMs score pairs (``score``, ``caption_prompt``, ...).
 
     Example::
@@ -42,8 +45,10 @@ class BenchmarkSuite:
 
     def __init__(self, tasks, data_dir: str | None = None, processor=None, batch_size: int | None = None,
                  progress: bool = False, missing_images: str = "error", task_options: dict | None = None,
+                 download: bool = False, cache_dir: str | None = None, force_download: bool = False,
                  **generative_options):
-        self.tasks = as_tasks(tasks, missing_images, task_options)
+        self.tasks = as_tasks(tasks, missing_images, task_options, download=download, cache_dir=cache_dir,
+                              force_download=force_download)
         self.data_dir, self.processor = data_dir, processor
         self.batch_size, self.progress = batch_size, progress
         self.generative_options = generative_options

@@ -5,8 +5,8 @@ layout (with or without their corpus yaml files) and the authors' radar aggregat
 import os
 
 import pytest
-from testing_utils.benchmark_layouts import write_pope, write_vl_checklist
-from testing_utils.benchmarks import FixedScorer, save_photo, write_json, write_sugarcrepe
+from testing_utils.benchmark_layouts import write_pope, write_vl_checklist, write_vl_checklist_authors
+from testing_utils.benchmarks import FixedScorer, write_sugarcrepe
 
 from cf_vlm_hf.cli import main
 from cf_vlm_hf.evaluation import get_task
@@ -29,38 +29,6 @@ def test_data_dir_may_name_the_task_folder_itself(tmp_path):
         get_task("sugarcrepe").load(str(tmp_path / "empty"))
 
 
-# The authors' layout: (annotation file under data/, image root under <root>, image paths in the file, outcomes).
-AUTHORS = [
-    ("Object/Size/vg_size/vg_obj_large.json", "vg", ["VG_100K/2372476.jpg", "VG_100K/2372477.jpg"], [1, 1]),
-    ("Object/Size/vg_size/vg_subj_large.json", "vg", ["VG_100K_2/11.jpg", "VG_100K_2/12.jpg"], [1, 0]),
-    ("Object/Size/swig_size/swig_agent/swig_agent_large.json", "swig", ["calling_164.jpg", "dialing_8.jpg"], [0, 0]),
-    ("Object/Size/hake_size/hake_obj_large.json", "hake", ["openimages/0030feaa83a02c0d.jpg"], [1]),
-    ("Attribute/vg/color.json", "vg", ["VG_100K/2376832.jpg", "VG_100K/2376833.jpg"], [1, 0]),
-    ("Attribute/vaw/color.json", "vg", ["VG_100K_2/2411140.jpg"], [1]),
-    ("Relation/vg/spatial.json", "vg", ["VG_100K/1.jpg", "VG_100K/2.jpg", "VG_100K/3.jpg"], [1, 1, 0]),
-]
-PHOTOS = ["coffee", "chelsea", "rocket", "horse", "flower", "camera", "coins", "china", "astronaut"]
-
-
-def write_authors_layout(root, image_roots=None) -> dict:
-    """The authors' files in their layout; images under <root>/<image root> (or ``image_roots[file]``). Returns the
-    score table (outcome 1: right, 0: wrong)."""
-    scores, n = {}, 0
-    for relative, folder, images, outcomes in AUTHORS:
-        entries = []
-        for image, outcome in zip(images, outcomes):
-            name = PHOTOS[n % len(PHOTOS)]
-            n += 1
-            target = (image_roots or {}).get(relative, folder)
-            save_photo(name, os.path.join(root, target, image))
-            positive, negative = f"a {name} photo number {n}", f"a {name} drawing number {n}"
-            entries.append([image, {"POS": [positive], "NEG": [negative]}])
-            stem = os.path.splitext(os.path.basename(image))[0]
-            scores[(stem, positive)], scores[(stem, negative)] = 1.0, 0.0 if outcome else 2.0
-        write_json(os.path.join(root, "data", relative), entries)
-    return scores
-
-
 def check_authors_numbers(result):
     from cf_vlm_hf.evaluation.tasks.vl_checklist import RADAR
 
@@ -77,7 +45,7 @@ def check_authors_numbers(result):
 def test_vl_checklist_reads_the_authors_image_layout(tmp_path):
     """Images under vg/, swig/, hake/ as the authors' DATASETS.md puts them, no yaml files: found by source."""
     root = str(tmp_path / "vl-checklist")
-    scores = write_authors_layout(root)
+    scores = write_vl_checklist_authors(root)
     task = get_task("vl-checklist", root)
     data = task.load()
     assert data.item_count == 13 and not data.exclusions
@@ -88,7 +56,7 @@ def test_vl_checklist_follows_the_authors_corpus_yaml(tmp_path):
     """With corpus/v1/**/*.yaml present, each file's images come from its IMG_ROOT (here a folder no rule guesses)."""
     root = str(tmp_path / "vl-checklist")
     moved = {"Relation/vg/spatial.json": "elsewhere/vg_copy"}
-    scores = write_authors_layout(root, image_roots=moved)
+    scores = write_vl_checklist_authors(root, image_roots=moved)
     yaml_file = os.path.join(root, "corpus", "v1", "Relation", "spatial", "vg.yaml")
     os.makedirs(os.path.dirname(yaml_file))
     with open(yaml_file, "w", encoding="utf-8") as f:
@@ -106,7 +74,7 @@ def test_vl_checklist_follows_the_authors_corpus_yaml(tmp_path):
 def test_vl_checklist_cuts_each_file_after_leaving_out_missing_images(tmp_path):
     """The authors keep the first MAX_NUM/2 items *with an image*: a missing image does not use up a place."""
     root = str(tmp_path / "vl-checklist")
-    write_authors_layout(root)
+    write_vl_checklist_authors(root)
     os.remove(os.path.join(root, "vg", "VG_100K", "1.jpg"))
     data = get_task("vl-checklist", root, missing_images="skip", max_items_per_file=2).load()
     spatial = data.subsets["relation/vg/spatial"]

@@ -25,6 +25,7 @@ import os
 from ..items import RetrievalSet
 from ..metrics import retrieval_recall
 from .base import Task, TaskData, TaskResult
+from .download import COCO_TERMS, COCO_VAL2014, Source, Sources
 from .files import Annotations
 
 OFFICIAL = {"coco": (5000, 25010), "flickr30k": (1000, 5000), "flickr": (1000, 5000)}
@@ -36,6 +37,15 @@ class Retrieval(Task):
     folder = "retrieval"
     summary = "image-caption retrieval (Karpathy split): image->text and text->image recall@1/5/10"
     primary_metric = "mean_recall"
+    sources = Sources(
+        licence="Karpathy test split: BLIP's file (github.com/salesforce/BLIP, BSD-3-Clause), the split of Karpathy & "
+                f"Fei-Fei; {COCO_TERMS}",
+        files=(Source("https://storage.googleapis.com/sfr-vision-language-research/datasets/coco_karpathy_test.json",
+                      "coco_karpathy_test.json"), COCO_VAL2014),
+        manual=("Flickr30k: the images need a sign-up (https://forms.illinois.edu/sec/229675); put flickr30k-images/ "
+                "and https://storage.googleapis.com/sfr-vision-language-research/datasets/flickr30k_test.json in "
+                "{folder}",),
+    )
     protocol = {
         "metric": "recall@1/5/10 image->text (any of the image's captions) and text->image",
         "ties": "a tie with a wrong candidate counts against",
