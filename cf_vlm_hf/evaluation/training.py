@@ -11,12 +11,14 @@ their primary metrics. `BenchmarkSuite.metric_for_best_model` names the one metr
 selects on it when ``load_best_model_at_end`` is set with benchmarks and no ``eval_dataset`` (where the default
 ``"loss"`` does not exist).
 
-The tasks' data are read once, at the first evaluation; the model is scored as it is (eval mode, no gradients),
-through the same pair scorers as ``cf-vlm eval``. Every process scores the whole suite (identical numbers on each).
+The tasks' data are read once, at the first evaluation, and the images' processed pixels are kept between evaluations
+(`PixelCache`, up to ``pixel_cache_bytes``): later evaluations only run the model. The model is scored as it is (eval
+mode, no gradients), through the same pair scorers as ``cf-vlm eval``. Every process scores the whole suite (identical numbers on each).
 """
 
 from __future__ import annotations
 
+from .images import DEFAULT_MAX_BYTES, PixelCache
 from .runner import as_tasks, evaluate_model, load_tasks
 
 PRIMARY_MEAN = "benchmarks/primary_mean"
@@ -34,6 +36,7 @@ class BenchmarkSuite:
         missing_images, task_options: as for `evaluate_checkpoints`.
         download, cache_dir, force_download: fetch tasks without a local folder into the benchmark cache
             (`cf_vlm_hf.evaluation.tasks.download`).
+        pixel_cache_bytes: size limit of the processed pixels kept between evaluations (0: none kept).
         generative_options: how generative VLMs score pairs (``score``, ``caption_prompt``, ...).
 
     Example::
@@ -46,13 +49,14 @@ class BenchmarkSuite:
     def __init__(self, tasks, data_dir: str | None = None, processor=None, batch_size: int | None = None,
                  progress: bool = False, missing_images: str = "error", task_options: dict | None = None,
                  download: bool = False, cache_dir: str | None = None, force_download: bool = False,
-                 **generative_options):
+                 pixel_cache_bytes: int = DEFAULT_MAX_BYTES, **generative_options):
         self.tasks = as_tasks(tasks, missing_images, task_options, download=download, cache_dir=cache_dir,
                               force_download=force_download)
         self.data_dir, self.processor = data_dir, processor
         self.batch_size, self.progress = batch_size, progress
         self.generative_options = generative_options
         self._data = None
+        self._pixels = PixelCache(pixel_cache_bytes) if pixel_cache_bytes > 0 else None
 
     def __call__(self, model, processor=None, prefix: str = "eval") -> dict[str, float]:
         """``{f"{prefix}_{task}/{metric}": value}`` for every float metric of every task that applies."""
@@ -62,7 +66,7 @@ class BenchmarkSuite:
         if self._data is None:
             self._data = load_tasks(self.tasks, self.data_dir)
         results = evaluate_model(model, processor, self.tasks, data=self._data, batch_size=self.batch_size,
-                                 progress=self.progress, **self.generative_options)
+                                 pixel_cache=self._pixels, progress=self.progress, **self.generative_options)
         metrics = {f"{prefix}_{task}/{name}": value for task, result in results.items()
                    for name, value in result.metrics.items() if isinstance(value, float)}
         primaries = [metrics.get(f"{prefix}_{name}") for name in self.primary_metrics.values()]

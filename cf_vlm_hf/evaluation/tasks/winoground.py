@@ -19,6 +19,7 @@ inequalities, averaged over the 400 examples (chance 25 / 25 / 16.7 %). Breakdow
 from __future__ import annotations
 
 import glob
+import io
 import os
 
 import torch
@@ -109,7 +110,7 @@ class Winoground(Task):
                              f"{dataset.column_names}")
         text_columns = [c for c in dataset.column_names if not c.startswith("image_")]
         table = dataset.select_columns(text_columns).to_list()
-        columns = {k: dataset.select_columns([f"image_{k}"]) for k in (0, 1)}  # decode one image, not the row
+        columns = {k: _undecoded(dataset.select_columns([f"image_{k}"]), f"image_{k}") for k in (0, 1)}
         items = []
         for index, record in enumerate(table):
             entry = record.get("id", index)
@@ -161,5 +162,26 @@ class Winoground(Task):
         return TaskResult(metrics, ["text", "image", "group"])
 
 
+def _undecoded(column, name: str):
+    """One image column, its images left encoded (opened lazily by `_row_image`: decoded only when their pixels are
+    used, in the pixel cache's worker threads)."""
+    from datasets import Image
+
+    feature = column.features[name]
+    return column.cast_column(name, Image(decode=False)) if isinstance(feature, Image) and feature.decode else column
+
+
 def _row_image(column, index: int, k: int):
-    return lambda: column[index][f"image_{k}"]
+    def load():
+        value = column[index][f"image_{k}"]
+        if isinstance(value, dict):  # an undecoded datasets Image: {"bytes", "path"}
+            from PIL import Image
+
+            data = value.get("bytes")
+            if not data:
+                with open(value["path"], "rb") as f:
+                    data = f.read()
+            return Image.open(io.BytesIO(data))
+        return value
+
+    return load
