@@ -44,6 +44,7 @@ CACHE_ENV = "CF_VLM_BENCHMARKS_CACHE"
 MIRROR_ENV = "CF_VLM_BENCHMARKS_MIRROR"
 CHUNK = 1 << 20
 _ANNOUNCED: set[str] = set()
+_FORCED: set[tuple[str, str]] = set()  # (folder, url) fetched anew in this run: a shared set is forced once
 
 
 class DownloadError(OSError):
@@ -192,13 +193,16 @@ class _Fetcher:
         os.makedirs(base, exist_ok=True)
         manifest = _read_manifest(base)
         record = manifest.get(source.url)
-        if record is not None and not self.force and self._check(source, base, record):
+        force = self.force and (base, source.url) not in _FORCED
+        if record is not None and not force and self._check(source, base, record):
             return
+        if force:
+            _FORCED.add((base, source.url))
         if source.unpack:
             record = self._fetch_archive(source, base, path)
         else:
             dest = os.path.join(base, path)
-            if os.path.isfile(dest) and record is None and not self.force:
+            if os.path.isfile(dest) and record is None and not force:
                 digest = sha256_file(dest)  # a file already there (the user's copy): adopted when it matches
                 self._expect(source, digest, dest)
             else:
@@ -237,9 +241,11 @@ class _Fetcher:
         part = dest + ".part"
         if self.force and os.path.exists(part):
             os.remove(part)
+        name = os.path.basename(urllib.parse.urlsplit(source.url).path)
+        label = name if os.path.splitext(name)[1] else os.path.basename(source.path.rstrip("/")) or name
         for attempt in range(self.retries + 1):
             try:
-                self._transfer(source.url, part, os.path.basename(dest))
+                self._transfer(source.url, part, label)
                 break
             except _Broken as err:
                 if attempt == self.retries:
@@ -301,9 +307,9 @@ class _Fetcher:
         members = {}
         try:
             with zipfile.ZipFile(archive) as zipped:
-                for info in zipped.infolist():
-                    if info.is_dir():
-                        continue
+                infos = [info for info in zipped.infolist() if not info.is_dir()]
+                for info in tqdm(infos, desc=f"unpacking {os.path.basename(source.path.rstrip('/')) or 'archive'}",
+                                 unit="file", disable=not self.progress, leave=False):
                     relative = info.filename[len(source.strip):] if source.strip and info.filename.startswith(
                         source.strip) else info.filename
                     clean = os.path.normpath(relative)
