@@ -58,10 +58,12 @@ VLC_SMALL = {"Attribute/vg/state.json": 941, "Object/Location/swig_location/swig
              "Object/Size/swig_size/swig_tool/swig_tool_small.json": 308}
 RESOLUTION = {"coco": (640, 480), "vg": (800, 600), "flickr": (500, 375), "swig": (512, 384), "hake": (640, 480),
               "winoground": (800, 600)}
-WORDS = ("a the man woman dog cat horse car bus table chair cup plate red blue green white black small large old "
-         "young on under behind next to in front of holding riding eating wearing sitting standing near with "
-         "wooden metal plastic glass left right top bottom two three people street field room kitchen water grass "
-         "sky tree building shirt hat bag ball boat bike train plane bird flower pizza cake phone book").split()
+WORDS = ("a", "the", "man", "woman", "dog", "cat", "horse", "car", "bus", "table", "chair", "cup", "plate", "red",
+         "blue", "green", "white", "black", "small", "large", "old", "young", "on", "under", "behind", "next", "to",
+         "in", "front", "of", "holding", "riding", "eating", "wearing", "sitting", "standing", "near", "with",
+         "wooden", "metal", "plastic", "glass", "left", "right", "top", "bottom", "two", "three", "people", "street",
+         "field", "room", "kitchen", "water", "grass", "sky", "tree", "building", "shirt", "hat", "bag", "ball",
+         "boat", "bike", "train", "plane", "bird", "flower", "pizza", "cake", "phone", "book")
 
 
 def vlc_files() -> dict[str, tuple[str, int]]:
@@ -104,7 +106,7 @@ class Stages:
 
 def instrument(stages: Stages, sync) -> None:
     """Time PIL decoding, the image processor, the tokenizer and the two towers wherever they are called."""
-    from transformers import CLIPImageProcessor, CLIPModel, PreTrainedTokenizerFast
+    from transformers import CLIPModel, PreTrainedTokenizerFast
 
     load = ImageFile.ImageFile.load
 
@@ -120,33 +122,19 @@ def instrument(stages: Stages, sync) -> None:
             stages.local.decoded = getattr(stages.local, "decoded", 0.0) + spent
 
     ImageFile.ImageFile.load = timed_load
-    preprocess = CLIPImageProcessor.preprocess
+    from transformers.image_processing_utils import BaseImageProcessor  # both backends' (PIL, torchvision) call
 
-    def timed_preprocess(self, images, *args, **kwargs):
+    process = BaseImageProcessor.__call__
+
+    def timed_process(self, images, *args, **kwargs):
         before, start = getattr(stages.local, "decoded", 0.0), time.perf_counter()
         try:
-            return preprocess(self, images, *args, **kwargs)
+            return process(self, images, *args, **kwargs)
         finally:
             inside = getattr(stages.local, "decoded", 0.0) - before
             stages.add("preprocessing", time.perf_counter() - start - inside, _count(images))
 
-    CLIPImageProcessor.preprocess = timed_preprocess
-    try:  # the torchvision-backed processor, where torchvision is installed
-        from transformers import CLIPImageProcessorFast
-
-        fast = CLIPImageProcessorFast.preprocess
-
-        def timed_fast(self, images, *args, **kwargs):
-            before, start = getattr(stages.local, "decoded", 0.0), time.perf_counter()
-            try:
-                return fast(self, images, *args, **kwargs)
-            finally:
-                inside = getattr(stages.local, "decoded", 0.0) - before
-                stages.add("preprocessing", time.perf_counter() - start - inside, _count(images))
-
-        CLIPImageProcessorFast.preprocess = timed_fast
-    except Exception:  # noqa: BLE001 -- no torchvision: the PIL processor is the one used
-        pass
+    BaseImageProcessor.__call__ = timed_process
     tokenize = PreTrainedTokenizerFast.__call__
 
     def timed_tokenize(self, *args, **kwargs):
@@ -423,10 +411,9 @@ def main(argv=None) -> int:
     instrument(stages, sync)
     walls = {}
     captured = {}
-    load_tasks, load_model = runner.load_tasks, None
-    import cf_vlm_hf.models.loading as loading
+    from cf_vlm_hf.models import loading
 
-    load_model = loading.load_model_and_processor
+    load_tasks, load_model = runner.load_tasks, loading.load_model_and_processor
 
     def timed_load_tasks(*a, **k):
         t = time.perf_counter()

@@ -20,6 +20,7 @@ the cache are not even opened, and crops (ARO's boxes) are cut in the worker thr
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -170,7 +171,7 @@ class CachedImageProcessor:
         """Per-image outputs for ``todo`` (images or ImageRefs), its shares decoded and processed in parallel."""
         shares = min(self.cache.workers, len(todo))
         bounds = np.linspace(0, len(todo), shares + 1).round().astype(int)
-        chunks = [todo[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        chunks = [todo[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
         def run(chunk):
             chunk = [item.load() if isinstance(item, ImageRef) else item for item in chunk]

@@ -35,7 +35,7 @@ class StandIn:
         stand_in = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 stand_in.requests.append((self.path, self.headers.get("Range")))
                 body = stand_in.files.get(self.path)
                 if body is None:

@@ -90,11 +90,11 @@ class ARO(Task):
                Source(f"{DRIVE}1qaPlrwhGNMrR3a11iopZUT_GPP_LrgP9", "images", unpack=True, strip="images/"),
                Source(f"{BLIP}coco_karpathy_test.json", "coco/coco_karpathy_test.json"),
                replace(COCO_VAL2014, path="coco/val2014")),
-        manual=("Flickr30k-Order: the Flickr30k images need a sign-up (https://forms.illinois.edu/sec/229675); put "
-                "flickr30k-images/ in {folder}/flickr30k/ and "
-                f"{BLIP}flickr30k_test.json in {{folder}}/flickr30k/",
-                "COCO-Order cases are built from the Karpathy test file with spaCy (pip install spacy && python -m "
-                "spacy download en_core_web_sm)"),
+        manual=(("Flickr30k-Order: the Flickr30k images need a sign-up (https://forms.illinois.edu/sec/229675); "
+                 "put flickr30k-images/ in {folder}/flickr30k/ and "
+                 f"{BLIP}flickr30k_test.json in {{folder}}/flickr30k/"),
+                ("COCO-Order cases are built from the Karpathy test file with spaCy (pip install spacy && python -m "
+                 "spacy download en_core_web_sm)")),
     )
     protocol = {
         "metric": "VG-R / VG-A: accuracy of S(true) > S(false) on the box crop; Order: precision@1 of the true "

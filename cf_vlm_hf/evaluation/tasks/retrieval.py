@@ -42,9 +42,9 @@ class Retrieval(Task):
                 f"Fei-Fei; {COCO_TERMS}",
         files=(Source("https://storage.googleapis.com/sfr-vision-language-research/datasets/coco_karpathy_test.json",
                       "coco_karpathy_test.json"), COCO_VAL2014),
-        manual=("Flickr30k: the images need a sign-up (https://forms.illinois.edu/sec/229675); put flickr30k-images/ "
-                "and https://storage.googleapis.com/sfr-vision-language-research/datasets/flickr30k_test.json in "
-                "{folder}",),
+        manual=(("Flickr30k: the images need a sign-up (https://forms.illinois.edu/sec/229675); put "
+                 "flickr30k-images/ and https://storage.googleapis.com/sfr-vision-language-research/datasets/"
+                 "flickr30k_test.json in {folder}"),),
     )
     protocol = {
         "metric": "recall@1/5/10 image->text (any of the image's captions) and text->image",

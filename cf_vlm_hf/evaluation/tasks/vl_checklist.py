@@ -171,10 +171,10 @@ SOURCES = Sources(
            *(Source(url, "vg", unpack=True, shared="visual-genome") for url in VG_ZIPS),
            Source("https://swig-data-weights.s3.us-east-2.amazonaws.com/images_512.zip", "swig", unpack=True,
                   strip="images_512/")),
-    manual=("HAKE images (the hake_* files) come from several sources with their own terms: follow "
-            "https://github.com/DirtyHarryLYL/HAKE/tree/master/Images#download-images-for-hake and put them in "
-            "{folder}/hake/ as VL-CheckList's DATASETS.md shows; until then pass --skip-missing-images (their entries "
-            "are left out and counted)",),
+    manual=(("HAKE images (the hake_* files) come from several sources with their own terms: follow "
+             "https://github.com/DirtyHarryLYL/HAKE/tree/master/Images#download-images-for-hake and put them in "
+             "{folder}/hake/ as VL-CheckList's DATASETS.md shows; until then pass --skip-missing-images (their "
+             "entries are left out and counted)"),),
 )
 
 
