@@ -46,7 +46,9 @@ class CounterfactualTrainer(Trainer):
         scorer: optional; defaults to the scorer of the model's family (`cf_vlm_hf.models.build_scorer`).
         benchmarks: optional benchmark tasks scored at each evaluation and logged as ``eval_<task>/<metric>``: a
             `cf_vlm_hf.evaluation.BenchmarkSuite`, task names ("sugarcrepe=/data/sugarcrepe"), or any callable
-            ``(model, processor, prefix) -> metrics``. With benchmarks no ``eval_dataset`` is needed.
+            ``(model, processor, prefix) -> metrics``. With benchmarks no ``eval_dataset`` is needed; with
+            ``load_best_model_at_end`` and no ``metric_for_best_model`` of the user's, their primary metric selects the
+            best checkpoint (`BenchmarkSuite.metric_for_best_model`).
         peft_config: optional `peft.PeftConfig` (e.g. ``LoraConfig``): the model is wrapped with
             ``peft.get_peft_model`` (after enabling gradient checkpointing and input gradients when
             ``args.gradient_checkpointing``), so only the adapter trains and checkpoints hold the adapter.
@@ -100,6 +102,10 @@ class CounterfactualTrainer(Trainer):
         if model is not None and uses_deepspeed(args):
             promote_scalar_parameters(model)  # DeepSpeed cannot shard 0-dim parameters (CLIP's logit_scale)
         self.benchmarks = as_benchmark_suite(benchmarks)
+        best = getattr(self.benchmarks, "metric_for_best_model", None)
+        if best and eval_dataset is None and args.load_best_model_at_end and args.metric_for_best_model == "loss":
+            # TrainingArguments defaults to the eval loss, which benchmarks alone do not give: select on their primary
+            args.metric_for_best_model, args.greater_is_better = best, self.benchmarks.greater_is_better
         strategy = args.eval_strategy
         if self.benchmarks is not None and eval_dataset is None:
             args.eval_strategy = "no"  # Trainer refuses an eval_strategy without eval_dataset: benchmarks suffice

@@ -53,6 +53,20 @@ def test_gpu_benchmark_runs_at_toy_sizes_on_cpu():
     assert all(positive(row["samples_per_s"]) for row in clip)
 
 
+def test_eval_speed_short():
+    """The dual-encoder suite at 1/200 of its items: every unique image decoded, preprocessed and embedded once in the
+    run as in the floor; every unique text embedded once (tokenized twice by the pair scorer today)."""
+    result, text = run("eval_speed.py", "--short")
+    assert positive(result["total_s"]) and positive(result["floor_s"]) and positive(result["ratio"])
+    assert result["items"] == 700 and set(result["items_per_s"]) == {"sugarcrepe", "winoground", "aro",
+                                                                     "vl-checklist", "all"}
+    images, texts = result["unique_images"], result["unique_texts"]
+    for counts in (result["stage_counts"], result["floor_stage_counts"]):
+        assert counts["decoding"] == counts["preprocessing"] == counts["image tower"] == images
+        assert counts["text tower"] == texts
+    assert "ratio run / floor" in text
+
+
 @pytest.mark.skipif(not os.environ.get("CI"), reason="~40 s; CI runs it")
 def test_generation_speed_quick():
     _, text = run("generation_speed.py", "--rows", "8", "--rows-per-shard", "4", "--strategies", "img2img")

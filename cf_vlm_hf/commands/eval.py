@@ -65,6 +65,12 @@ def make_parser() -> argparse.ArgumentParser:
           help="a task option, e.g. pope.answer_mode=generate, vl-checklist.max_items_per_file=null")
     _flag(parser, "--skip-missing-images", action="store_true",
           help="leave out benchmark entries whose image file is missing (counted in the results) instead of failing")
+    _flag(parser, "--download", action="store_true",
+          help="fetch each task that has no local folder from its authors' sources into --cache-dir (resumable, "
+               "SHA-256 checked; docs/evaluation.md lists every source and licence)")
+    _flag(parser, "--cache-dir", default=None,
+          help="where --download puts benchmarks (default $CF_VLM_BENCHMARKS_CACHE or $HF_HOME/cf_vlm_hf/benchmarks)")
+    _flag(parser, "--force-download", action="store_true", help="with --download: fetch the files anew")
     _flag(parser, "--num-anchors", type=int, default=200, help="shapes-world only: anchors per split")
     _flag(parser, "--seed", type=int, default=0, help="shapes-world only: seed of the generated corpus")
     _flag(parser, "--image-size", type=int, default=64, help="shapes-world only: canvas size in pixels")
@@ -119,7 +125,8 @@ def _tasks(args):
 
     options = parse_task_options(args.task_options)
     missing = "skip" if args.skip_missing_images else "error"
-    tasks = parse_tasks(args.tasks, options, missing_images=missing) if args.tasks else []
+    fetching = dict(download=args.download, cache_dir=args.cache_dir, force_download=args.force_download)
+    tasks = parse_tasks(args.tasks, options, missing_images=missing, **fetching) if args.tasks else []
     if args.dataset:
         if args.dataset == "shapes-world":
             shapes = dict(num_anchors=args.num_anchors, seed=args.seed, image_size=args.image_size,

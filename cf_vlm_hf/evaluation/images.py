@@ -9,19 +9,29 @@ put in ``image.info`` (images without one are processed as usual).
 
 The cache stops growing at ``max_bytes`` (it keeps what it has: a scan larger than the cache still reuses its
 first part, where an LRU would reuse nothing). Outputs whose per-image layout is unknown are never cached.
+
+Decoding and preprocessing happen once per image per run, in parallel: `ImageRef.load` opens a file without
+decoding it (PIL decodes on first use of the pixels, so an image whose pixels are cached is never decoded), and the
+images a call has not seen are split over ``workers`` threads (PIL's decoding and resizing release the GIL), each
+thread running the image processor on its share. A call may pass `ImageRef` s instead of images: then images found in
+the cache are not even opened, and crops (ARO's boxes) are cut in the worker threads too.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
-from .items import KEY_INFO
+from .items import KEY_INFO, ImageRef
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
+DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
 
 
 def processor_fingerprint(image_processor) -> str:
@@ -37,15 +47,26 @@ def processor_fingerprint(image_processor) -> str:
 class PixelCache:
     """Image-processor outputs per (processor fingerprint, image key, call arguments), up to ``max_bytes``.
 
-    ``hits`` and ``misses`` count images served from the cache and images processed.
+    ``hits`` and ``misses`` count images served from the cache and images processed; ``workers`` is how many threads
+    decode and preprocess the images a call has not seen (1: in the calling thread).
     """
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES):
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, workers: int | None = None):
         self.max_bytes = max_bytes
+        self.workers = max(1, workers or DEFAULT_WORKERS)
         self.bytes = 0
         self.hits = 0
         self.misses = 0
         self._store: dict[tuple, dict] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def map(self, function, chunks: list) -> list:
+        """``[function(chunk) for chunk in chunks]``, over the cache's worker threads."""
+        if self.workers == 1 or len(chunks) < 2:
+            return [function(chunk) for chunk in chunks]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="cf-vlm-pixels")
+        return list(self._pool.map(function, chunks))
 
     def get(self, key: tuple) -> dict | None:
         return self._store.get(key)
@@ -117,10 +138,10 @@ class CachedImageProcessor:
     def __call__(self, images, *args, **kwargs):
         flat, nested = _flat_images(images)
         if args or flat is None or kwargs.get("return_tensors") != "pt":
-            return self.inner(images, *args, **kwargs)
-        keys = [image.info.get(KEY_INFO) for image in flat]
+            return self.inner(_loaded(images), *args, **kwargs)
+        keys = [image.key if isinstance(image, ImageRef) else image.info.get(KEY_INFO) for image in flat]
         if any(key is None for key in keys):
-            return self.inner(images, *args, **kwargs)
+            return self.inner(_loaded(images), *args, **kwargs)
         call = json.dumps(kwargs, sort_keys=True, default=repr)
         cache_keys = [(self.fingerprint, key, call) for key in keys]
         first: dict[tuple, int] = {}
@@ -129,12 +150,10 @@ class CachedImageProcessor:
         found = {k: self.cache.get(k) for k in first}
         missing = [i for k, i in first.items() if found[k] is None]
         if missing:
-            todo = [flat[i] for i in missing]
-            out = self.inner([[im] for im in todo] if nested else todo, **kwargs)
             try:
-                parts = split_per_image(out, len(todo))
+                parts = self._process([flat[i] for i in missing], nested, kwargs)
             except CannotSplit:
-                return self.inner(images, *args, **kwargs)
+                return self.inner(_loaded(images), *args, **kwargs)
             for i, part in zip(missing, parts):
                 found[cache_keys[i]] = part
                 self.cache.put(cache_keys[i], part)
@@ -143,20 +162,43 @@ class CachedImageProcessor:
         try:
             merged = merge_images([found[k] for k in cache_keys])
         except CannotSplit:
-            return self.inner(images, *args, **kwargs)
+            return self.inner(_loaded(images), *args, **kwargs)
         from transformers import BatchFeature
 
         return BatchFeature(data=merged)
 
+    def _process(self, todo: list, nested: bool, kwargs: dict) -> list[dict]:
+        """Per-image outputs for ``todo`` (images or ImageRefs), its shares decoded and processed in parallel."""
+        shares = min(self.cache.workers, len(todo))
+        bounds = np.linspace(0, len(todo), shares + 1).round().astype(int)
+        chunks = [todo[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+        def run(chunk):
+            chunk = [item.load() if isinstance(item, ImageRef) else item for item in chunk]
+            return split_per_image(self.inner([[im] for im in chunk] if nested else chunk, **kwargs), len(chunk))
+
+        return [part for parts in self.cache.map(run, chunks) for part in parts]
+
 
 def _flat_images(images):
-    """(flat list of PIL images, whether they came as one-image lists) or (None, False) for other layouts."""
+    """(flat list of PIL images or ImageRefs, whether they came as one-image lists) or (None, False) for other
+    layouts."""
     if not isinstance(images, (list, tuple)) or not images:
         return None, False
     if all(isinstance(i, (list, tuple)) for i in images):
         if all(len(i) == 1 for i in images):
-            return [i[0] for i in images], True
+            flat, _ = _flat_images([i[0] for i in images])
+            return flat, flat is not None
         return None, False
-    if all(hasattr(i, "info") for i in images):
+    if all(hasattr(i, "info") or isinstance(i, ImageRef) for i in images):
         return list(images), False
     return None, False
+
+
+def _loaded(images):
+    """``images`` with every ImageRef loaded (the same nesting)."""
+    if isinstance(images, ImageRef):
+        return images.load()
+    if isinstance(images, (list, tuple)):
+        return type(images)(_loaded(i) for i in images)
+    return images

@@ -19,6 +19,7 @@ pixels are computed once per key (`cf_vlm_hf.evaluation.images`).
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,7 +59,11 @@ class ImageRef:
         return cls(key=key, image=image)
 
     def load(self) -> Image.Image:
-        """The RGB PIL image (cropped to ``box``), tagged with ``key`` in its ``info``."""
+        """The RGB PIL image (cropped to ``box``), tagged with ``key`` in its ``info``.
+
+        A file that is already RGB and not cropped is read but not decoded: PIL decodes it when its pixels are first
+        used, so an image whose processed pixels are cached is never decoded (`cf_vlm_hf.evaluation.images`).
+        """
         if self.image is not None:
             image = self.image
         elif self.loader is not None:
@@ -66,9 +71,8 @@ class ImageRef:
         elif self.path is not None:
             if not os.path.isfile(self.path):
                 raise FileNotFoundError(f"image file not found: {self.path}")
-            with Image.open(self.path) as opened:
-                opened.load()
-                image = opened.copy()
+            with open(self.path, "rb") as f:
+                image = Image.open(io.BytesIO(f.read()))
         else:
             raise ValueError(f"image {self.key!r} has neither a path, an image nor a loader")
         if not isinstance(image, Image.Image):

@@ -41,6 +41,7 @@ def report_dict(report: EvaluationReport) -> dict[str, Any]:
                          "skipped": report.skipped.get(name, {}), "headline": report.headline.get(name, [])}
                   for name, prov in report.tasks.items()},
         "timings_seconds": report.timings,
+        "items_per_second": report.items_per_second(),
     })
 
 

@@ -32,6 +32,23 @@ class EvaluationReport:
     def labels(self) -> list[str]:
         return [m["label"] for m in self.models]
 
+    def items_per_second(self) -> dict[str, dict[str, float]]:
+        """model label -> task -> items scored per second (the task's item count over its seconds; images and texts
+        shared with earlier tasks were embedded there, so later tasks of a run are faster), and ``"all"`` over the
+        tasks that ran."""
+        out = {}
+        for label, per_task in self.timings.items():
+            rates, items, seconds = {}, 0, 0.0
+            for task, spent in per_task.items():
+                count = (self.tasks.get(task) or {}).get("item_count")
+                if count and spent > 0 and not (self.skipped.get(task) or {}).get(label):
+                    rates[task] = round(count / spent, 2)
+                    items, seconds = items + count, seconds + spent
+            if seconds > 0:
+                rates["all"] = round(items / seconds, 2)
+            out[label] = rates
+        return out
+
     def add(self, label: str, task: Task, result: TaskResult, seconds: float) -> None:
         self.results.setdefault(task.name, {})[label] = dict(result.metrics)
         headline = self.headline.setdefault(task.name, [])

@@ -34,15 +34,19 @@ WEIGHT_FILES = (".safetensors", ".json", ".bin", ".model", ".txt", ".jinja")
 FULL_HASH_LIMIT = 2 * 1024**3
 
 
-def as_tasks(tasks, missing_images: str = "error", task_options: dict | None = None) -> list[Task]:
-    """Task objects from names ("a,b=PATH"), a list of names, or Task objects."""
+def as_tasks(tasks, missing_images: str = "error", task_options: dict | None = None, **fetching) -> list[Task]:
+    """Task objects from names ("a,b=PATH"), a list of names, or Task objects.
+
+    ``fetching`` (``download``, ``cache_dir``, ``force_download``) goes to the tasks made from names.
+    """
     if isinstance(tasks, Task):
         return [tasks]
     if isinstance(tasks, str):
-        return parse_tasks(tasks, task_options, missing_images=missing_images)
+        return parse_tasks(tasks, task_options, missing_images=missing_images, **fetching)
     out = []
     for task in tasks:
-        out += [task] if isinstance(task, Task) else parse_tasks(task, task_options, missing_images=missing_images)
+        out += [task] if isinstance(task, Task) else parse_tasks(task, task_options, missing_images=missing_images,
+                                                                 **fetching)
     return out
 
 
@@ -101,6 +105,9 @@ def evaluate_checkpoints(
     missing_images: str = "error",
     task_options: dict[str, dict] | None = None,
     pixel_cache_bytes: int = DEFAULT_MAX_BYTES,
+    download: bool = False,
+    cache_dir: str | None = None,
+    force_download: bool = False,
     **generative_options,
 ) -> EvaluationReport:
     """Evaluate checkpoints (Hub ids or folders, LoRA adapter folders included) on tasks, side by side.
@@ -118,6 +125,9 @@ def evaluate_checkpoints(
         missing_images: "error" or "skip" (left out and counted in the results).
         task_options: task name -> its options (e.g. ``{"pope": {"answer_mode": "generate"}}``).
         pixel_cache_bytes: size limit of the processed-pixel cache shared across models (0: no cache).
+        download: fetch each task that has no local folder into ``cache_dir`` (`cf_vlm_hf.evaluation.tasks.download`).
+        cache_dir: where downloaded benchmarks go (default ``$HF_HOME/cf_vlm_hf/benchmarks``).
+        force_download: fetch the tasks' files anew even when the cache has them.
         generative_options: how generative VLMs score pairs (``score``, ``caption_prompt``, ``yes_question``,
             ``yes_answer``, ``max_matrix_pairs``).
     """
@@ -129,7 +139,8 @@ def evaluate_checkpoints(
     labels = list(labels) if labels else unique_labels(models)
     if len(labels) != len(models):
         raise ValueError(f"{len(labels)} labels for {len(models)} models")
-    tasks = as_tasks(tasks, missing_images, task_options)
+    tasks = as_tasks(tasks, missing_images, task_options, download=download, cache_dir=cache_dir,
+                     force_download=force_download)
     data = load_tasks(tasks, data_dir)
     report = EvaluationReport()
     for task in tasks:

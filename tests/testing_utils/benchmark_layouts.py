@@ -87,6 +87,38 @@ def write_vl_checklist(root: str) -> dict:
     return scores
 
 
+# VL-CheckList in its authors' layout: (annotation file under data/, image root under <root>, image paths in the file, outcomes).
+VL_CHECKLIST_AUTHORS = [
+    ("Object/Size/vg_size/vg_obj_large.json", "vg", ["VG_100K/2372476.jpg", "VG_100K/2372477.jpg"], [1, 1]),
+    ("Object/Size/vg_size/vg_subj_large.json", "vg", ["VG_100K_2/11.jpg", "VG_100K_2/12.jpg"], [1, 0]),
+    ("Object/Size/swig_size/swig_agent/swig_agent_large.json", "swig", ["calling_164.jpg", "dialing_8.jpg"], [0, 0]),
+    ("Object/Size/hake_size/hake_obj_large.json", "hake", ["openimages/0030feaa83a02c0d.jpg"], [1]),
+    ("Attribute/vg/color.json", "vg", ["VG_100K/2376832.jpg", "VG_100K/2376833.jpg"], [1, 0]),
+    ("Attribute/vaw/color.json", "vg", ["VG_100K_2/2411140.jpg"], [1]),
+    ("Relation/vg/spatial.json", "vg", ["VG_100K/1.jpg", "VG_100K/2.jpg", "VG_100K/3.jpg"], [1, 1, 0]),
+]
+VL_CHECKLIST_PHOTOS = ["coffee", "chelsea", "rocket", "horse", "flower", "camera", "coins", "china", "astronaut"]
+
+
+def write_vl_checklist_authors(root: str, image_roots=None) -> dict:
+    """The authors' files in their layout; images under <root>/<image root> (or ``image_roots[file]``). Returns the
+    score table (outcome 1: right, 0: wrong)."""
+    scores, n = {}, 0
+    for relative, folder, images, outcomes in VL_CHECKLIST_AUTHORS:
+        entries = []
+        for image, outcome in zip(images, outcomes):
+            name = VL_CHECKLIST_PHOTOS[n % len(VL_CHECKLIST_PHOTOS)]
+            n += 1
+            target = (image_roots or {}).get(relative, folder)
+            save_photo(name, os.path.join(root, target, image))
+            positive, negative = f"a {name} photo number {n}", f"a {name} drawing number {n}"
+            entries.append([image, {"POS": [positive], "NEG": [negative]}])
+            stem = os.path.splitext(os.path.basename(image))[0]
+            scores[(stem, positive)], scores[(stem, negative)] = 1.0, 0.0 if outcome else 2.0
+        write_json(os.path.join(root, "data", relative), entries)
+    return scores
+
+
 def write_conme(root: str) -> tuple[dict, dict]:
     """replace-att.csv (questions with options, 3 rows) and replace-obj_HUMAN_FILTER.csv (text_options, 2 rows).
 
@@ -230,4 +262,4 @@ def write_pairwise(root: str) -> dict:
 
 
 __all__ = ["photo", "write_aro", "write_conme", "write_pairwise", "write_pope", "write_retrieval", "write_vl_checklist",
-           "write_zero_shot"]
+           "write_vl_checklist_authors", "write_zero_shot"]

@@ -22,17 +22,21 @@ Protocol:
   item. VG-Attribution leaves out attribute pairs with fewer than 25 items (their ``evaluate_scores``).
 * COCO-Order / Flickr30k-Order: precision@1, the true caption (option 0) must beat its four perturbations. Strict
   by default; the authors' ``argmax == 0`` counts a tie as right (``ties="first"`` reproduces it).
+
+``mean`` (the task's primary metric, ours): the mean of the subsets' headline numbers above, over the subsets read.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from ..items import ChoiceItem
 from ..metrics import accuracy, macro_accuracy
 from .aro_order import build_order_cases, spacy_tagger
 from .base import Task, TaskData, TaskResult
 from .choices import choice_results
+from .download import COCO_TERMS, COCO_VAL2014, Source, Sources
 from .files import Annotations
 
 # The relations the authors' notebook ("Replicate ARO!") leaves out of VG-Relation's macro accuracy as symmetric.
@@ -64,6 +68,10 @@ OFFICIAL_COUNTS = {"vg_relation": 23937, "vg_attribution": 28748, "coco_order": 
 VG_FILES = {"vg_relation": "visual_genome_relation.json", "vg_attribution": "visual_genome_attribution.json"}
 ORDER_FILES = {"coco_order": ("coco", "coco_karpathy_test.json"),
                "flickr30k_order": ("flickr30k", "flickr30k_test.json")}
+# Where the authors' dataset_zoo (github.com/mertyg/vision-language-models-are-bows) fetches ARO: Google Drive files
+# for VG-R / VG-A, BLIP's Karpathy test files for the Order tasks (COCO val2014 images; Flickr30k needs a form).
+DRIVE = "https://drive.usercontent.google.com/download?export=download&confirm=t&id="
+BLIP = "https://storage.googleapis.com/sfr-vision-language-research/datasets/"
 LAYOUT = ("<root>/visual_genome_relation.json, <root>/visual_genome_attribution.json and <root>/images/; "
           "<root>/coco_order.json or <root>/coco/coco_karpathy_test.json; the same for flickr30k")
 
@@ -73,6 +81,21 @@ class ARO(Task):
     folder = "aro"
     summary = "ARO: VG-Relation, VG-Attribution (macro accuracy), COCO-Order, Flickr30k-Order (precision@1)"
     official_counts = OFFICIAL_COUNTS
+    primary_metric = "mean"
+    sources = Sources(
+        licence="ARO code and files: MIT (github.com/mertyg/vision-language-models-are-bows); VG-R / VG-A images: "
+                f"Visual Genome / GQA, CC BY 4.0; Karpathy test split: BLIP's file (BSD-3-Clause); {COCO_TERMS}",
+        files=(Source(f"{DRIVE}1kX2iCHEv0CADL8dSO1nMdW-V0NqIAiP3", "visual_genome_relation.json"),
+               Source(f"{DRIVE}13tWvOrNOLHxl3Rm9cR3geAdHx2qR3-Tw", "visual_genome_attribution.json"),
+               Source(f"{DRIVE}1qaPlrwhGNMrR3a11iopZUT_GPP_LrgP9", "images", unpack=True, strip="images/"),
+               Source(f"{BLIP}coco_karpathy_test.json", "coco/coco_karpathy_test.json"),
+               replace(COCO_VAL2014, path="coco/val2014")),
+        manual=(("Flickr30k-Order: the Flickr30k images need a sign-up (https://forms.illinois.edu/sec/229675); "
+                 "put flickr30k-images/ in {folder}/flickr30k/ and "
+                 f"{BLIP}flickr30k_test.json in {{folder}}/flickr30k/"),
+                ("COCO-Order cases are built from the Karpathy test file with spaCy (pip install spacy && python -m "
+                 "spacy download en_core_web_sm)")),
+    )
     protocol = {
         "metric": "VG-R / VG-A: accuracy of S(true) > S(false) on the box crop; Order: precision@1 of the true "
                   "caption among 5 options",
@@ -85,6 +108,12 @@ class ARO(Task):
     @classmethod
     def option_names(cls):
         return ("ties", "order_seed")
+
+    @classmethod
+    def has_layout(cls, folder: str) -> bool:
+        names = [*VG_FILES.values(), *(f"{subset}.json" for subset in ORDER_FILES),
+                 *(os.path.join(*parts) for parts in ORDER_FILES.values())]
+        return any(os.path.isfile(os.path.join(folder, name)) for name in names)
 
     def load(self, data_dir=None) -> TaskData:
         root = self.root(data_dir)
@@ -180,4 +209,5 @@ class ARO(Task):
             else:
                 metrics[f"{subset}/precision@1"] = metrics.pop(f"{subset}/micro")
                 headline.append(f"{subset}/precision@1")
-        return TaskResult(metrics, headline)
+        metrics["mean"] = sum(metrics[name] for name in headline) / len(headline)
+        return TaskResult(metrics, headline + ["mean"])

@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .download import Sources, default_cache_dir, fetch_task
+
 
 @dataclass
 class TaskData:
@@ -64,6 +66,10 @@ class Task:
         official_counts: subset -> the official item count (empty when the benchmark has none).
         protocol: how the metrics are computed: at least "metric", "averaging" and "ties".
         hub_id: a Hub repository the data is read from when no local folder exists (None: local only).
+        sources: where ``download=True`` fetches the benchmark from (`cf_vlm_hf.evaluation.tasks.download`).
+        primary_metric: the one metric that sums the task up (what ``metric_for_best_model`` selects on, logged as
+            ``eval_<task>/<primary_metric>``), None when the task has no single one.
+        greater_is_better: the primary metric's direction.
     """
 
     name: ClassVar[str] = ""
@@ -72,12 +78,17 @@ class Task:
     official_counts: ClassVar[dict[str, int]] = {}
     protocol: ClassVar[dict[str, Any]] = {}
     hub_id: ClassVar[str | None] = None
+    primary_metric: ClassVar[str | None] = None
+    greater_is_better: ClassVar[bool] = True
+    sources: ClassVar[Sources | None] = None
 
-    def __init__(self, path: str | None = None, missing_images: str = "error", **options):
+    def __init__(self, path: str | None = None, missing_images: str = "error", download: bool = False,
+                 cache_dir: str | None = None, force_download: bool = False, **options):
         if missing_images not in ("error", "skip"):
             raise ValueError(f"missing_images must be 'error' or 'skip', got {missing_images!r}")
         self.path = path
         self.missing_images = missing_images
+        self.download, self.cache_dir, self.force_download = download or force_download, cache_dir, force_download
         self.options = options
         unknown = sorted(set(options) - set(self.option_names()))
         if unknown:
@@ -88,21 +99,54 @@ class Task:
         """The task-specific options its constructor takes."""
         return ()
 
+    @classmethod
+    def has_layout(cls, folder: str) -> bool:
+        """Whether ``folder`` itself holds this task's files (so ``--data-dir`` may name the task's folder)."""
+        return False
+
     def root(self, data_dir: str | None) -> str | None:
-        """The local folder to read: the task's own ``path``, else ``data_dir/<folder>``; None when neither exists
-        (the loader then tries ``hub_id``, or explains the expected layout)."""
-        for candidate in (self.path, os.path.join(data_dir, self.folder or self.name) if data_dir else None):
-            if candidate and os.path.exists(os.path.expanduser(candidate)):
-                return os.path.abspath(os.path.expanduser(candidate))
+        """The local folder to read: the task's own ``path``; else ``data_dir/<folder>``; else ``data_dir`` itself when
+        it holds the task's layout (``--data-dir bench/sugarcrepe --task sugarcrepe``); with ``download=True``, the
+        cache folder (``<cache_dir>/<folder>``, fetched or checked); None when there is none (the loader then tries
+        ``hub_id``, or explains the expected layout)."""
         if self.path:
-            raise FileNotFoundError(f"{self.name}: {self.path} does not exist")
+            path = os.path.abspath(os.path.expanduser(self.path))
+            if not os.path.exists(path):
+                raise FileNotFoundError(f"{self.name}: {self.path} does not exist")
+            return path
+        if data_dir:
+            data_dir = os.path.abspath(os.path.expanduser(data_dir))
+            folder = os.path.join(data_dir, self.folder or self.name)
+            if os.path.exists(folder):
+                return folder
+            if os.path.isdir(data_dir) and self.has_layout(data_dir):
+                return data_dir
+        if self.download and self.sources is not None and self.sources.files:
+            return fetch_task(self.name, self.sources, self.folder or self.name, self.cache_dir, self.force_download)
         return None
+
+    def cache_folder(self) -> str:
+        """Where ``download=True`` puts the task's files."""
+        return os.path.join(os.path.abspath(os.path.expanduser(self.cache_dir or default_cache_dir())),
+                            self.folder or self.name)
 
     def missing_folder(self, data_dir: str | None, layout: str) -> FileNotFoundError:
         """The error for a task without data: where it looked and what it expects there."""
-        where = os.path.join(data_dir, self.folder or self.name) if data_dir else f"--data-dir DIR/{self.folder}"
+        if self.path:
+            where = self.path
+        else:
+            where = os.path.join(data_dir, self.folder or self.name) if data_dir else f"--data-dir DIR/{self.folder}"
+        fetch = "; or pass --download (download=True) to fetch it" if self.sources and self.sources.files else ""
         return FileNotFoundError(
-            f"{self.name}: no data folder at {where}. Expected: {layout} (docs/evaluation.md, '{self.name}')"
+            f"{self.name}: no data folder at {where}. Expected: {layout} (docs/evaluation.md, '{self.name}'){fetch}"
+        )
+
+    def nothing_left(self, root: str, skipped: int, roots: str) -> FileNotFoundError:
+        """The error for a folder whose annotation files were read but whose every entry was left out as missing its
+        image (``missing_images="skip"``): where the images were looked for."""
+        return FileNotFoundError(
+            f"{self.name}: all {skipped} entries of the annotation files in {root} were left out: none of their images "
+            f"is on disk (looked in {roots}; docs/evaluation.md, '{self.name}', gives the image layout)"
         )
 
     def load(self, data_dir: str | None = None) -> TaskData:

@@ -37,6 +37,7 @@ import numpy as np
 from ..items import MultipleChoiceItem
 from ..metrics import accuracy, choice_correct
 from .base import Task, TaskData, TaskResult
+from .download import Sources, announce
 from .files import Annotations
 
 ANSWER_INSTRUCTION = "Answer with the option's letter from the given choices directly."
@@ -64,6 +65,12 @@ class ConMe(Task):
     folder = "conme"
     summary = "ConMe: two-way multiple-choice compositional questions (letter answers / option scores)"
     hub_id = "conme/ConMe"
+    primary_metric = "mean"
+    sources = Sources(
+        licence="ConMe: the terms on its Hub repository's card (https://huggingface.co/conme/ConMe); its images come "
+                "from the benchmarks it re-uses (COCO: Flickr terms of use)",
+        hub="conme/ConMe",
+    )
     protocol = {
         "metric": "accuracy; generative: most probable first answer token among the option letters after the "
                   "question + answer_instruction; dual encoder: option text with the highest S(image, option)",
@@ -75,6 +82,10 @@ class ConMe(Task):
     @classmethod
     def option_names(cls):
         return ("answer_instruction", "seed")
+
+    @classmethod
+    def has_layout(cls, folder: str) -> bool:
+        return bool(glob.glob(os.path.join(folder, "*.csv")))
 
     def load(self, data_dir=None) -> TaskData:
         root = self.root(data_dir)
@@ -125,9 +136,15 @@ class ConMe(Task):
         return MultipleChoiceItem(f"{subset}/{entry}", image, question, tuple(texts), tuple(letters), answer, subset)
 
     def _download(self, data_dir) -> str:
+        """The Hub repository (a *model* repository), into the benchmark cache with ``download=True``."""
+        if self.download:
+            announce(self.name, self.sources, self.cache_folder())
         try:
             from huggingface_hub import snapshot_download
 
+            if self.download:
+                return snapshot_download(self.hub_id, repo_type="model", local_dir=self.cache_folder(),
+                                         force_download=self.force_download)
             return snapshot_download(self.hub_id, repo_type="model")
         except Exception as err:
             where = os.path.join(data_dir, self.folder) if data_dir else "--data-dir DIR/conme"

@@ -28,9 +28,15 @@ from ..items import QuestionItem
 from ..metrics import parse_yes_no, yes_no_metrics
 from ..scoring.base import NotApplicable
 from .base import Task, TaskData, TaskResult
+from .download import COCO_TERMS, COCO_VAL2014, Source, Sources
 from .files import Annotations
 
 SPLITS = ("random", "popular", "adversarial")
+# The authors' question files at a fixed commit of github.com/RUCAIBox/POPE, and their SHA-256.
+COMMIT = "3df3ba1b110ecce25696989577fad583b67d4239"
+SHA256 = {"random": "ac25245170b975a5bdf9080b23fd431dfe6be458bc038259c1f4f09a6bef7994",
+          "popular": "72c1a8ad45d0c13514f5f22598261df41d3b533854d29682e924db50ed8aa753",
+          "adversarial": "420b3407db1fa9f1187a805dca41cb7b97fd91504e6c2179706188c107fb8ef8"}
 ANSWER_INSTRUCTION = "Answer the question using a single word or phrase."
 ANSWER_MODES = ("logprob", "generate")
 LAYOUT = "<root>/coco_pope_{random,popular,adversarial}.json (JSON lines: question_id, image, text, label) and " \
@@ -42,6 +48,12 @@ class POPE(Task):
     folder = "pope"
     summary = "POPE: yes/no object-existence questions (random / popular / adversarial), generative VLMs"
     official_counts = {split: 3000 for split in SPLITS}
+    primary_metric = "mean/f1"
+    sources = Sources(
+        licence=f"POPE question files: MIT (github.com/RUCAIBox/POPE); {COCO_TERMS}",
+        files=(*(Source(f"https://raw.githubusercontent.com/RUCAIBox/POPE/{COMMIT}/output/coco/coco_pope_{split}.json",
+                        f"coco_pope_{split}.json", SHA256[split]) for split in SPLITS), COCO_VAL2014),
+    )
     protocol = {
         "metric": "accuracy, precision, recall, F1 (yes = positive), yes-ratio",
         "answer": "logprob: log P('Yes') > log P('No') as the first answer token after question + "
@@ -54,6 +66,11 @@ class POPE(Task):
     @classmethod
     def option_names(cls):
         return ("answer_mode", "answer_instruction", "yes", "no", "max_new_tokens")
+
+    @classmethod
+    def has_layout(cls, folder: str) -> bool:
+        return any(os.path.isfile(os.path.join(folder, f"coco_pope_{split}{ext}")) for split in SPLITS
+                   for ext in (".json", ".jsonl"))
 
     def load(self, data_dir=None) -> TaskData:
         root = self.root(data_dir)
@@ -83,6 +100,8 @@ class POPE(Task):
             skipped += sum(ann.skipped.values())
         if not subsets:
             raise self.missing_folder(data_dir, LAYOUT)
+        if skipped and not any(subsets.values()):
+            raise self.nothing_left(root, skipped, f"{root}/val2014, {root}/images and {root}")
         return TaskData(self.name, subsets, root, files, {"image file not found": skipped} if skipped else {}, notes)
 
     def answers(self, scorer, items: list[QuestionItem]) -> list[bool]:

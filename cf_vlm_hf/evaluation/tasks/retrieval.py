@@ -13,7 +13,8 @@ Only the ``split`` entries (default "test") of a Karpathy file are read; a BLIP-
 Protocol: every caption of an image counts (COCO test: 5,000 images, 25,010 captions; Flickr30k: 1,000 / 5,000).
 Image->text recall@K: an image is a hit when any of its captions ranks in the top K of all captions, averaged over
 images; text->image recall@K: a caption is a hit when its image ranks in the top K, averaged over captions; ranks
-count the wrong candidates scoring at least as high (ties count against). ``mean_recall``: the mean of the six.
+count the wrong candidates scoring at least as high (ties count against). ``<name>/mean_recall``: the mean of the
+six; ``mean_recall`` (the primary metric) its mean over the files read.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import os
 from ..items import RetrievalSet
 from ..metrics import retrieval_recall
 from .base import Task, TaskData, TaskResult
+from .download import COCO_TERMS, COCO_VAL2014, Source, Sources
 from .files import Annotations
 
 OFFICIAL = {"coco": (5000, 25010), "flickr30k": (1000, 5000), "flickr": (1000, 5000)}
@@ -34,6 +36,16 @@ class Retrieval(Task):
     name = "retrieval"
     folder = "retrieval"
     summary = "image-caption retrieval (Karpathy split): image->text and text->image recall@1/5/10"
+    primary_metric = "mean_recall"
+    sources = Sources(
+        licence="Karpathy test split: BLIP's file (github.com/salesforce/BLIP, BSD-3-Clause), the split of Karpathy & "
+                f"Fei-Fei; {COCO_TERMS}",
+        files=(Source("https://storage.googleapis.com/sfr-vision-language-research/datasets/coco_karpathy_test.json",
+                      "coco_karpathy_test.json"), COCO_VAL2014),
+        manual=(("Flickr30k: the images need a sign-up (https://forms.illinois.edu/sec/229675); put "
+                 "flickr30k-images/ and https://storage.googleapis.com/sfr-vision-language-research/datasets/"
+                 "flickr30k_test.json in {folder}"),),
+    )
     protocol = {
         "metric": "recall@1/5/10 image->text (any of the image's captions) and text->image",
         "ties": "a tie with a wrong candidate counts against",
@@ -44,6 +56,10 @@ class Retrieval(Task):
     @classmethod
     def option_names(cls):
         return ("split",)
+
+    @classmethod
+    def has_layout(cls, folder: str) -> bool:
+        return bool(glob.glob(os.path.join(folder, "dataset_*.json")) or glob.glob(os.path.join(folder, "*_test.json")))
 
     def load(self, data_dir=None) -> TaskData:
         root = self.root(data_dir)
@@ -138,4 +154,5 @@ class Retrieval(Task):
             metrics.update({f"{name}/{k}": v for k, v in retrieval_recall(similarity, dataset.caption_image).items()})
             metrics[f"{name}/images"], metrics[f"{name}/captions"] = len(dataset.images), len(dataset.captions)
             headline += [f"{name}/image_to_text/R@1", f"{name}/text_to_image/R@1", f"{name}/mean_recall"]
+        metrics["mean_recall"] = sum(metrics[f"{name}/mean_recall"] for name in data.subsets) / len(data.subsets)
         return TaskResult(metrics, headline)

@@ -19,6 +19,7 @@ inequalities, averaged over the 400 examples (chance 25 / 25 / 16.7 %). Breakdow
 from __future__ import annotations
 
 import glob
+import io
 import os
 
 import torch
@@ -26,6 +27,7 @@ import torch
 from ..items import ImageRef, WinogroundItem
 from ..metrics import accuracy, winoground_scores
 from .base import Task, TaskData, TaskResult
+from .download import Sources, announce
 from .files import Annotations, sha256_file
 
 TAG_FIELDS = ("collapsed_tag", "num_main_preds", "secondary_tag")
@@ -39,6 +41,12 @@ class Winoground(Task):
     summary = "Winoground: text / image / group scores over 2x2 image-caption groups"
     official_counts = {"test": 400}
     hub_id = "facebook/winoground"
+    primary_metric = "group"
+    sources = Sources(
+        licence="Winoground: research use only, under the licence agreement in the dataset's files (images: Getty "
+                "Images); gated on the Hub: https://huggingface.co/datasets/facebook/winoground",
+        hub="facebook/winoground",
+    )
     protocol = {
         "metric": "text, image and group scores (Thrush et al. 2022)",
         "ties": "strict (a tie fails the inequality), as the authors define them",
@@ -49,6 +57,11 @@ class Winoground(Task):
     @classmethod
     def option_names(cls):
         return ("token",)
+
+    @classmethod
+    def has_layout(cls, folder: str) -> bool:
+        return (os.path.isfile(os.path.join(folder, "examples.jsonl")) or bool(glob.glob(os.path.join(folder, "data",
+                "test-*.parquet"))) or os.path.isfile(os.path.join(folder, "dataset_info.json")))
 
     def load(self, data_dir=None) -> TaskData:
         root = self.root(data_dir)
@@ -97,7 +110,7 @@ class Winoground(Task):
                              f"{dataset.column_names}")
         text_columns = [c for c in dataset.column_names if not c.startswith("image_")]
         table = dataset.select_columns(text_columns).to_list()
-        columns = {k: dataset.select_columns([f"image_{k}"]) for k in (0, 1)}  # decode one image, not the row
+        columns = {k: _undecoded(dataset.select_columns([f"image_{k}"]), f"image_{k}") for k in (0, 1)}
         items = []
         for index, record in enumerate(table):
             entry = record.get("id", index)
@@ -112,16 +125,23 @@ class Winoground(Task):
         return TaskData(self.name, {"test": items}, source, files)
 
     def _load_hub(self, data_dir) -> TaskData:
+        """The Hub dataset through ``datasets`` (into the benchmark cache with ``download=True``), with the user's
+        token; when it cannot be read, one line with the exact steps."""
+        if self.download:
+            announce(self.name, self.sources, self.cache_folder())
         try:
             from datasets import load_dataset
 
-            dataset = load_dataset(self.hub_id, split="test", token=self.options.get("token"))
+            dataset = load_dataset(self.hub_id, split="test", token=self.options.get("token"),
+                                   cache_dir=self.cache_folder() if self.download else None)
         except Exception as err:  # offline, gated, unreachable: one line that says what to do
+            where = self.path or (os.path.join(data_dir, self.folder) if data_dir else "--data-dir DIR/winoground")
             raise FileNotFoundError(
-                f"{self.name}: no local folder ({os.path.join(data_dir, self.folder) if data_dir else '--data-dir'}) "
-                f"and the Hub dataset {self.hub_id} could not be read ({type(err).__name__}: "
-                f"{str(err).splitlines()[0] if str(err) else ''}). It is gated: accept its terms on the Hub and log in "
-                "(huggingface-cli login), or put a local copy there (docs/evaluation.md)"
+                f"{self.name}: no local folder ({where}) and the Hub dataset {self.hub_id} could not be read "
+                f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). It is gated: 1) accept its "
+                f"terms at https://huggingface.co/datasets/{self.hub_id} (logged in), 2) log in here (`hf auth login`, "
+                "or HF_TOKEN, or --task-option winoground.token=hf_...), 3) run again online; or put a copy of its "
+                "files in that folder (docs/evaluation.md)"
             ) from err
         files = {f["filename"]: sha256_file(f["filename"]) for f in dataset.cache_files if "filename" in f}
         return self._from_dataset(dataset, self.hub_id, files)
@@ -142,5 +162,26 @@ class Winoground(Task):
         return TaskResult(metrics, ["text", "image", "group"])
 
 
+def _undecoded(column, name: str):
+    """One image column, its images left encoded (opened lazily by `_row_image`: decoded only when their pixels are
+    used, in the pixel cache's worker threads)."""
+    from datasets import Image
+
+    feature = column.features[name]
+    return column.cast_column(name, Image(decode=False)) if isinstance(feature, Image) and feature.decode else column
+
+
 def _row_image(column, index: int, k: int):
-    return lambda: column[index][f"image_{k}"]
+    def load():
+        value = column[index][f"image_{k}"]
+        if isinstance(value, dict):  # an undecoded datasets Image: {"bytes", "path"}
+            from PIL import Image
+
+            data = value.get("bytes")
+            if not data:
+                with open(value["path"], "rb") as f:
+                    data = f.read()
+            return Image.open(io.BytesIO(data))
+        return value
+
+    return load

@@ -11,7 +11,8 @@ Layout (one dataset, or several side by side)::
 Protocol: each class is scored with every prompt; a dual encoder uses the usual prompt ensemble (class embedding =
 the normalised mean of its normalised prompt embeddings), a generative VLM the mean over prompts of its S(image,
 prompt) (limited by the scorer's ``max_matrix_pairs``). Default prompt: "a photo of a {}.". Metrics: top-1,
-top-5 (when there are more than 5 classes) and the mean per-class recall, over every image (micro).
+top-5 (when there are more than 5 classes) and the mean per-class recall, over every image (micro); ``mean/top1``
+(the primary metric) averages top-1 over the datasets.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class ZeroShot(Task):
     name = "zero-shot"
     folder = "zero-shot"
     summary = "zero-shot classification on image folders: top-1 / top-5 with prompt templates"
+    primary_metric = "mean/top1"
     protocol = {
         "metric": "top-1 / top-5 accuracy, mean per-class recall",
         "prompts": "templates.txt or 'a photo of a {}.'; dual encoders: prompt-ensemble embedding; generative: "
@@ -110,4 +112,5 @@ class ZeroShot(Task):
             metrics.update({f"{name}/{k}": v for k, v in values.items()})
             metrics[f"{name}/count"] = len(dataset.images)
             headline += [f"{name}/{k}" for k in ("top1", "top5") if f"{name}/{k}" in metrics]
+        metrics["mean/top1"] = sum(metrics[f"{name}/top1"] for name in data.subsets) / len(data.subsets)
         return TaskResult(metrics, headline)
